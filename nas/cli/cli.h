@@ -1,0 +1,35 @@
+/*
+ * cli.h - the nas command line: subcommand entry points and shared helpers.
+ *
+ * nas/cli is the only place that parses argv or decides the exit status:
+ *   0 success, 1 user error (bad file, bad value, failed job), 2 usage error.
+ * Each subcommand is `int cmd_<name>(int argc, char **argv, const nas_logger *lg)`
+ * where argv[0] is the subcommand's own name; it returns the exit status.
+ */
+#ifndef NAS_CLI_CLI_H
+#define NAS_CLI_CLI_H
+
+#include "nas/core/log.h"
+#include "nas/core/status.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERROR 1
+#define CLI_EXIT_USAGE 2
+
+typedef int (*cli_cmd_fn)(int argc, char **argv, const nas_logger *lg);
+
+/* Prints "nas: error: <msg>" to stderr and returns the exit status for it
+ * (2 for NAS_ERR_USAGE, 1 otherwise). */
+int cli_fail(const nas_error *err);
+/* Prints "nas <cmd>: <msg>" and a hint to use --help; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole decimal integer / number for flag `flag`; on failure prints
+ * a usage error and returns 0. */
+int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out);
+int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out);
+
+int cmd_space(int argc, char **argv, const nas_logger *lg);
+int cmd_arch(int argc, char **argv, const nas_logger *lg);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * main.c - `nas`: dispatches to subcommands. Global flags (before the
+ * subcommand): -v/--verbose, -q/--quiet, --version, -h/--help.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nas/cli/cli.h"
+
+typedef struct cli_cmd {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} cli_cmd;
+
+static const cli_cmd COMMANDS[] = {
+    {"space", cmd_space, "compile, show, sample and enumerate a search space (.nas)"},
+    {"arch", cmd_arch, "show an arch.json as a table"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: nas [-v|-q] <command> [options]\n"
+            "\n"
+            "A neural architecture search engine: search spaces in the .nas language,\n"
+            "controllers, a weight-sharing supernet trained on CPU with oneDNN, and\n"
+            "measured accuracy, latency, MACs, parameters and memory.\n"
+            "\n"
+            "commands:\n");
+    for (const cli_cmd *c = COMMANDS; c->name; c++) fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out,
+            "\n"
+            "global options:\n"
+            "  -v, --verbose   more log lines (debug)\n"
+            "  -q, --quiet     only warnings and errors\n"
+            "  --version       print the version\n"
+            "\n"
+            "`nas <command> --help` describes a command. Exit status: 0 success,\n"
+            "1 error, 2 usage error.\n");
+}
+
+int cli_fail(const nas_error *err) {
+    fprintf(stderr, "nas: error: %s\n", err->msg[0] ? err->msg : nas_status_str(err->code));
+    return err->code == NAS_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nas %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `nas %s --help`)\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out) {
+    char *end;
+    if (!text || !*text) {
+        cli_usage_error(cmd, "%s needs a value", flag);
+        return 0;
+    }
+    long v = strtol(text, &end, 10);
+    if (*end) {
+        cli_usage_error(cmd, "%s: expected an integer, got '%s'", flag, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out) {
+    char *end;
+    if (!text || !*text) {
+        cli_usage_error(cmd, "%s needs a value", flag);
+        return 0;
+    }
+    double v = strtod(text, &end);
+    if (*end) {
+        cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    nas_logger lg = {NAS_LOG_INFO, stderr};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            lg.level = NAS_LOG_DEBUG;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            lg.level = NAS_LOG_WARN;
+        } else if (!strcmp(a, "--version")) {
+            printf("nas 0.1.0\n");
+            return CLI_EXIT_OK;
+        } else {
+            fprintf(stderr, "nas: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    for (const cli_cmd *c = COMMANDS; c->name; c++)
+        if (!strcmp(argv[i], c->name)) return c->fn(argc - i, argv + i, &lg);
+    fprintf(stderr, "nas: unknown command '%s' (see `nas --help`)\n", argv[i]);
+    return CLI_EXIT_USAGE;
+}
