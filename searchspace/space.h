@@ -88,6 +88,7 @@ typedef struct ss_space {
     int n_objectives;
     ss_objective *objectives;
     struct ss_template *tmpl; /* NULL for a space built with ss_space_create */
+    void (*tmpl_destroy)(struct ss_template *); /* set by the compiler with tmpl */
 } ss_space;
 
 /* ---- compiling (searchspace/compile.c) ---- */
@@ -108,15 +109,19 @@ nas_status ss_space_compile_string(const char *name, const char *src, size_t len
 nas_status ss_space_realize(const ss_space *s, const double *point, nas_arch **out,
                             nas_error *err);
 
-void ss_space_destroy(ss_space *s);
+/* ---- building by hand (tests, controllers' synthetic spaces; space.c) ---- */
 
-/* ---- building by hand (tests, controllers' synthetic spaces) ---- */
-
-/* An empty space with no template (cannot realize). */
+/* An empty space with no template (cannot realize). NULL when out of memory. */
 ss_space *ss_space_create(const char *name);
+/* Frees the space, its decisions, constraints, objectives and template. NULL ok. */
+void ss_space_destroy(ss_space *s);
 /* Appends a decision (copies name, labels, allowed); returns its index or -1
  * when out of memory. cond.parent must be < the new index. */
 int ss_space_add_decision(ss_space *s, const ss_decision *d);
+/* Appends a constraint / objective (strings copied). -1 when out of memory. */
+int ss_space_add_constraint(ss_space *s, const char *metric, ss_cmp cmp, double value,
+                            const char *text);
+int ss_space_add_objective(ss_space *s, const char *metric, int maximize);
 
 /* ---- points (searchspace/space.c) ---- */
 

@@ -53,7 +53,17 @@ nas_status nas_error_prefix(nas_error *err, const char *fmt, ...) {
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    size_t h = strlen(head), o = strlen(old), cap = sizeof err->msg - 1;
+    if (h > cap) h = cap;
+    memcpy(err->msg, head, h);
+    size_t k = h;
+    if (k + 2 <= cap) {
+        memcpy(err->msg + k, ": ", 2);
+        k += 2;
+    }
+    if (o > cap - k) o = cap - k;
+    memcpy(err->msg + k, old, o);
+    err->msg[k + o] = '\0';
     return err->code;
 }
 
