@@ -68,9 +68,116 @@ nas_status ctrl_observe(ctrl *c, const double *point, const double *rewards, nas
 /* Reports that a pending point's trial failed (it stays excluded). */
 nas_status ctrl_observe_failed(ctrl *c, const double *point, nas_error *err);
 
+/* The kind's name ("random", ...; static). */
+const char *ctrl_kind(const ctrl *c);
+/* Number of trials proposed so far; optionally how many are pending, done
+ * (observed) and failed. */
+int ctrl_n_trials(const ctrl *c, int *n_pending, int *n_done, int *n_failed);
+
+/* The current Pareto front (rank 0 under ctrl_dominates) of the observed
+ * trials, in observation order: *points gets n x n_decisions doubles and
+ * *rewards n x n_objectives, both caller-freed (NULL when n is 0 is not
+ * promised; always free them). Works for every kind; nsga2 is the one that
+ * searches for it. */
+nas_status ctrl_pareto_front(const ctrl *c, double **points, double **rewards, int *n,
+                             nas_error *err);
+
 /* Serialises the whole state (caller frees *buf) and restores it into a
  * controller created with the same space and options. */
 nas_status ctrl_save(const ctrl *c, unsigned char **buf, size_t *len, nas_error *err);
 nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *err);
+
+/* ---- metrics, objectives, constraints, rewards (objective.c) ----
+ *
+ * Units everywhere: latency in milliseconds, memory in bytes, macs / flops /
+ * params as plain counts. Rewards are larger-is-better. */
+
+#define CTRL_NAME_MAX 48
+#define CTRL_METRICS_MAX 32
+#define CTRL_REWARD_TERMS_MAX 8
+
+/* A small by-value set of named numbers for one trial. */
+typedef struct ctrl_metric {
+    char name[CTRL_NAME_MAX];
+    double value;
+} ctrl_metric;
+
+typedef struct ctrl_metrics {
+    int n;
+    ctrl_metric items[CTRL_METRICS_MAX];
+} ctrl_metrics;
+
+void ctrl_metrics_init(ctrl_metrics *m);
+/* Sets (or replaces) a metric. NAS_ERR_INVALID for an empty or too long name
+ * or a full set. */
+nas_status ctrl_metrics_set(ctrl_metrics *m, const char *name, double value, nas_error *err);
+/* 1 and *value when present. "latency" and "latency_ms", "memory" and
+ * "memory_bytes" name the same metric. */
+int ctrl_metrics_get(const ctrl_metrics *m, const char *name, double *value);
+
+typedef struct ctrl_objective {
+    char metric[CTRL_NAME_MAX];
+    int maximize; /* 1 maximize, 0 minimize */
+} ctrl_objective;
+
+/* "maximize accuracy", "minimize latency" (also "max"/"min"). */
+nas_status ctrl_objective_parse(const char *spec, ctrl_objective *out, nas_error *err);
+
+typedef struct ctrl_constraint {
+    char metric[CTRL_NAME_MAX];
+    ss_cmp cmp;
+    double value; /* in the metric's unit (ms, bytes, count) */
+    char text[128]; /* as written, trimmed */
+} ctrl_constraint;
+
+/* "latency<=1ms", "macs <= 5M", "params<200K", "memory<=2MB". Operators <=,
+ * <, >=, >. Units: latency ms / us / s (default ms); memory B / KB / MB / GB
+ * (1024-based; default bytes); any other metric K / M / G (1e3 / 1e6 / 1e9).
+ * A unit of another kind ("macs <= 1ms") is an error. */
+nas_status ctrl_constraint_parse(const char *spec, ctrl_constraint *out, nas_error *err);
+
+/* *ok = 1 when every constraint holds; otherwise 0 and `why` gets the first
+ * violated constraint's text and the measured value. A metric absent from m
+ * is NAS_ERR_INVALID naming it. */
+nas_status ctrl_constraints_check(const ctrl_constraint *cs, int n, const ctrl_metrics *m,
+                                  int *ok, char *why, size_t why_cap, nas_error *err);
+
+typedef enum ctrl_reward_kind {
+    CTRL_REWARD_OBJECTIVE, /* one metric, negated when minimized */
+    CTRL_REWARD_MNAS_SOFT, /* acc * (lat/target)^w, w = alpha if lat <= target else beta */
+    CTRL_REWARD_MNAS_HARD, /* same with alpha = 0, beta = -1 */
+    CTRL_REWARD_TUNAS,     /* acc + beta * |lat/target - 1| */
+    CTRL_REWARD_WEIGHTED   /* sum of weight * (maximized ? v : -v) */
+} ctrl_reward_kind;
+
+typedef struct ctrl_reward {
+    ctrl_reward_kind kind;
+    int n_terms; /* objective: 1; mnas/tunas: 1 (the quality metric); weighted: >= 1 */
+    ctrl_objective terms[CTRL_REWARD_TERMS_MAX];
+    double weights[CTRL_REWARD_TERMS_MAX];
+    char cost_metric[CTRL_NAME_MAX]; /* mnas/tunas: e.g. "latency" */
+    double target;                   /* mnas/tunas: in the cost metric's unit */
+    double alpha, beta;
+} ctrl_reward;
+
+/* Reward specs:
+ *   "maximize accuracy" | "minimize val_loss"
+ *   "mnas_soft(accuracy, latency <= 1ms)"   alpha = beta = -0.07
+ *   "mnas_hard(accuracy, latency <= 1ms)"   alpha = 0, beta = -1
+ *   "tunas(accuracy, latency <= 1ms)"       beta = -0.07
+ *   mnas/tunas take optional ", alpha=X" / ", beta=X" overrides;
+ *   "weighted(maximize accuracy * 1, minimize latency * 0.05)" (weight default 1). */
+nas_status ctrl_reward_parse(const char *spec, ctrl_reward *out, nas_error *err);
+nas_status ctrl_reward_compute(const ctrl_reward *r, const ctrl_metrics *m, double *out,
+                               nas_error *err);
+
+/* One larger-is-better reward per objective (minimized metrics negated), for
+ * multi-objective controllers. */
+nas_status ctrl_objectives_rewards(const ctrl_objective *o, int n, const ctrl_metrics *m,
+                                   double *rewards, nas_error *err);
+
+/* 1 when reward vector a Pareto-dominates b (>= everywhere, > somewhere;
+ * larger is better), else 0. */
+int ctrl_dominates(const double *a, const double *b, int n);
 
 #endif

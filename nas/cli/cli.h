@@ -31,5 +31,6 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
 
 int cmd_space(int argc, char **argv, const nas_logger *lg);
 int cmd_arch(int argc, char **argv, const nas_logger *lg);
+int cmd_cost(int argc, char **argv, const nas_logger *lg);
 
 #endif

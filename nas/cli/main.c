@@ -18,6 +18,7 @@ typedef struct cli_cmd {
 static const cli_cmd COMMANDS[] = {
     {"space", cmd_space, "compile, show, sample and enumerate a search space (.nas)"},
     {"arch", cmd_arch, "show an arch.json as a table"},
+    {"cost", cmd_cost, "analytic MACs, FLOPs, parameters and memory of an arch.json"},
     {NULL, NULL, NULL},
 };
 
