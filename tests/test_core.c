@@ -364,7 +364,7 @@ static void test_arch_print(void) {
     ASSERT_CONTAINS(buf, "conv(4)");
     ASSERT_CONTAINS(buf, "k3 p1");
     ASSERT_CONTAINS(buf, "4x4x4");
-    ASSERT_CONTAINS(buf, "hparams: lr=0.10000000000000001 optimizer=sgd");
+    ASSERT_CONTAINS(buf, "hparams: lr=0.1 optimizer=sgd");
     free(buf);
     nas_arch_destroy(a);
 }

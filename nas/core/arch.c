@@ -850,8 +850,16 @@ void nas_arch_print(const nas_arch *a, FILE *out) {
         for (int i = 0; i < a->n_hparams; i++) {
             if (a->hparams[i].str)
                 fprintf(out, " %s=%s", a->hparams[i].name, a->hparams[i].str);
-            else
-                fprintf(out, " %s=%.17g", a->hparams[i].name, a->hparams[i].num);
+            else {
+                /* shortest form that reads back as the same double */
+                char num[32];
+                double v = a->hparams[i].num;
+                for (int prec = 6; prec <= 17; prec++) {
+                    snprintf(num, sizeof num, "%.*g", prec, v);
+                    if (strtod(num, NULL) == v) break;
+                }
+                fprintf(out, " %s=%s", a->hparams[i].name, num);
+            }
         }
         fputc('\n', out);
     }
