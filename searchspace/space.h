@@ -123,15 +123,17 @@ int ss_space_add_constraint(ss_space *s, const char *metric, ss_cmp cmp, double 
                             const char *text);
 int ss_space_add_objective(ss_space *s, const char *metric, int maximize);
 
-/* ---- points (searchspace/space.c) ---- */
+/* ---- points (searchspace/point.c) ---- */
 
 /* Fresh point of n_decisions doubles, all canonical. Caller frees. */
 double *ss_point_alloc(const ss_space *s);
 int ss_decision_is_active(const ss_space *s, const double *point, int i);
-/* Number of values of a decision's domain; 0 for float (continuous). */
+/* Number of values of a decision's domain; 0 for float (continuous).
+ * Saturates at UINT64_MAX for the full int64 range (2^64 values). */
 uint64_t ss_domain_size(const ss_domain *d);
 
-/* Uniform over each active decision's domain (float per its scale),
+/* Uniform over each active decision's domain (float per its scale:
+ * log = exp(U(log lo, log hi)); reverse_log = hi + lo - that, dense near hi),
  * inactive decisions canonical. */
 void ss_space_sample(const ss_space *s, pcg32 *rng, double *point);
 /* Sets every inactive decision to its canonical value. */
@@ -149,7 +151,8 @@ uint64_t ss_point_hash(const ss_space *s, const double *point);
  * For a finite space: writes the exact decimal count into digits (NUL
  * terminated) and returns 1. For a space with a float decision: returns 0,
  * digits "" and *log10_size is the log10 of the discrete part's count.
- * *log10_size is always set. Returns -1 if digits is too small. */
+ * *log10_size is always set (NAN only when out of memory). Returns -1 if
+ * digits is too small (digits "", log10 still set) or out of memory. */
 int ss_space_cardinality(const ss_space *s, char *digits, size_t cap, double *log10_size);
 
 /* Visits every canonical point of a finite space in a stable order

@@ -91,13 +91,19 @@ static int test_failed_;
         if (s_ != 0) TEST_FAIL_("%s failed (%d): %s", #call, s_, (errp)->msg);                 \
     } while (0)
 
+/* Runs one test; a failed check longjmps back here. Kept apart from the loop
+ * so no local of the loop lives across setjmp. */
+static int test_one_(void (*fn)(void)) {
+    test_failed_ = 0;
+    if (setjmp(test_jmp_) == 0) fn();
+    return test_failed_;
+}
+
 static inline int test_run(int argc, char **argv, const test_case *tests) {
     int passed = 0, failed = 0;
     for (const test_case *t = tests; t->name; t++) {
         if (argc > 1 && !strstr(t->name, argv[1])) continue;
-        test_failed_ = 0;
-        if (setjmp(test_jmp_) == 0) t->fn();
-        if (test_failed_) {
+        if (test_one_(t->fn)) {
             fprintf(stderr, "FAIL %s\n", t->name);
             failed++;
         } else {
