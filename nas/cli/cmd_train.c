@@ -1,0 +1,268 @@
+/*
+ * cmd_train.c - `nas train` (stand-alone training of an arch) and `nas eval`
+ * (scoring saved weights on a split).
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evaluator/data.h"
+#include "evaluator/train.h"
+#include "nas/cli/cli.h"
+#include "nas/core/arch.h"
+
+static void train_usage(FILE *out) {
+    fprintf(out,
+            "usage: nas train --arch A.json [options]\n"
+            "\n"
+            "Trains the network of A.json from scratch (or from --weights) and writes\n"
+            "weights.nasw, arch.json and metrics.json to --out. Hyperparameters stored\n"
+            "in the arch (lr, batch_size, epochs, optimizer, momentum, weight_decay,\n"
+            "warmup_epochs) are used unless a flag overrides them.\n"
+            "\n"
+            "  --data SPEC          fashion-mnist (default) | idx:DIR | cifar10:DIR\n"
+            "  --epochs E           epochs (default 10)\n"
+            "  --batch B            batch size (default 128)\n"
+            "  --lr LR              base learning rate (default 0.05)\n"
+            "  --optimizer NAME     sgd (momentum 0.9, Nesterov) | adam | adamw\n"
+            "  --momentum M         SGD momentum\n"
+            "  --weight-decay WD    weight decay (default 5e-4)\n"
+            "  --schedule NAME      cosine (default) | step | constant\n"
+            "  --warmup EPOCHS      linear warm-up length in epochs (default 0)\n"
+            "  --fraction F         keep this share of the training split (proxy task)\n"
+            "  --val-fraction F     share of the training set held out (default 0.1)\n"
+            "  --augment on|off     random crop + flip (default: off for IDX, on for CIFAR-10)\n"
+            "  --weights W          start from these weights (fine-tuning)\n"
+            "  --threads T          OpenMP threads (default: all cores)\n"
+            "  --seed S             seeds init, split, shuffling, augmentation (default 0)\n"
+            "  --out DIR            output directory (default: none, nothing written)\n"
+            "  --no-test            skip the test split at the end\n"
+            "  --json               print the result as JSON on stdout\n"
+            "\n"
+            "Same seed and threads, same numbers.\n");
+}
+
+static void eval_usage(FILE *out) {
+    fprintf(out,
+            "usage: nas eval --arch A.json --weights W [options]\n"
+            "\n"
+            "Loss and accuracy of saved weights on one split, in inference mode.\n"
+            "\n"
+            "  --data SPEC          fashion-mnist (default) | idx:DIR | cifar10:DIR\n"
+            "  --split val|test     (default test); val needs the --seed and\n"
+            "                       --val-fraction used in training\n"
+            "  --batch B            evaluation batch (default 256)\n"
+            "  --val-fraction F     (default 0.1)\n"
+            "  --seed S             seed of the validation split (default 0)\n"
+            "  --threads T          OpenMP threads\n"
+            "  --json               print the result as JSON\n");
+}
+
+enum {
+    OPT_ARCH = 1000, OPT_DATA, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_MOMENTUM, OPT_WD,
+    OPT_SCHEDULE, OPT_WARMUP, OPT_FRACTION, OPT_VALFRAC, OPT_AUGMENT, OPT_WEIGHTS, OPT_THREADS,
+    OPT_SEED, OPT_OUT, OPT_NOTEST, OPT_JSON, OPT_SPLIT, OPT_HELP
+};
+
+static const struct option LONG_OPTS[] = {
+    {"arch", required_argument, 0, OPT_ARCH},         {"data", required_argument, 0, OPT_DATA},
+    {"epochs", required_argument, 0, OPT_EPOCHS},     {"batch", required_argument, 0, OPT_BATCH},
+    {"lr", required_argument, 0, OPT_LR},             {"optimizer", required_argument, 0, OPT_OPTIMIZER},
+    {"momentum", required_argument, 0, OPT_MOMENTUM}, {"weight-decay", required_argument, 0, OPT_WD},
+    {"schedule", required_argument, 0, OPT_SCHEDULE}, {"warmup", required_argument, 0, OPT_WARMUP},
+    {"fraction", required_argument, 0, OPT_FRACTION}, {"val-fraction", required_argument, 0, OPT_VALFRAC},
+    {"augment", required_argument, 0, OPT_AUGMENT},   {"weights", required_argument, 0, OPT_WEIGHTS},
+    {"threads", required_argument, 0, OPT_THREADS},   {"seed", required_argument, 0, OPT_SEED},
+    {"out", required_argument, 0, OPT_OUT},           {"no-test", no_argument, 0, OPT_NOTEST},
+    {"json", no_argument, 0, OPT_JSON},               {"split", required_argument, 0, OPT_SPLIT},
+    {"help", no_argument, 0, OPT_HELP},               {0, 0, 0, 0},
+};
+
+typedef struct train_flags {
+    const char *arch, *data, *optimizer, *schedule, *augment, *weights, *out, *split;
+    long epochs, batch, threads, seed;
+    double lr, momentum, wd, warmup, fraction, val_fraction;
+    int no_test, json;
+} train_flags;
+
+/* Parses argv into f; returns -1 to continue, else the exit status. */
+static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, void (*usage)(FILE *)) {
+    memset(f, 0, sizeof *f);
+    f->epochs = f->batch = f->threads = f->seed = -1;
+    f->lr = f->momentum = f->wd = f->warmup = f->fraction = f->val_fraction = NAN;
+    f->data = "fashion-mnist";
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", LONG_OPTS, NULL)) != -1) {
+        int ok = 1;
+        switch (c) {
+        case OPT_ARCH: f->arch = optarg; break;
+        case OPT_DATA: f->data = optarg; break;
+        case OPT_EPOCHS: ok = cli_parse_long(cmd, "--epochs", optarg, &f->epochs); break;
+        case OPT_BATCH: ok = cli_parse_long(cmd, "--batch", optarg, &f->batch); break;
+        case OPT_LR: ok = cli_parse_double(cmd, "--lr", optarg, &f->lr); break;
+        case OPT_OPTIMIZER: f->optimizer = optarg; break;
+        case OPT_MOMENTUM: ok = cli_parse_double(cmd, "--momentum", optarg, &f->momentum); break;
+        case OPT_WD: ok = cli_parse_double(cmd, "--weight-decay", optarg, &f->wd); break;
+        case OPT_SCHEDULE: f->schedule = optarg; break;
+        case OPT_WARMUP: ok = cli_parse_double(cmd, "--warmup", optarg, &f->warmup); break;
+        case OPT_FRACTION: ok = cli_parse_double(cmd, "--fraction", optarg, &f->fraction); break;
+        case OPT_VALFRAC: ok = cli_parse_double(cmd, "--val-fraction", optarg, &f->val_fraction); break;
+        case OPT_AUGMENT: f->augment = optarg; break;
+        case OPT_WEIGHTS: f->weights = optarg; break;
+        case OPT_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
+        case OPT_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed); break;
+        case OPT_OUT: f->out = optarg; break;
+        case OPT_NOTEST: f->no_test = 1; break;
+        case OPT_JSON: f->json = 1; break;
+        case OPT_SPLIT: f->split = optarg; break;
+        case 'h':
+        case OPT_HELP: usage(stdout); return CLI_EXIT_OK;
+        default:
+            return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (!ok) return CLI_EXIT_USAGE;
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!f->arch) return cli_usage_error(cmd, "--arch is required");
+    if (f->epochs != -1 && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    if (f->batch != -1 && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
+    if (f->threads != -1 && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
+    if (f->seed < -1) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
+        return cli_usage_error(cmd, "--fraction must be in (0, 1]");
+    if (!isnan(f->val_fraction) && !(f->val_fraction >= 0 && f->val_fraction < 1))
+        return cli_usage_error(cmd, "--val-fraction must be in [0, 1)");
+    if (f->augment && strcmp(f->augment, "on") && strcmp(f->augment, "off"))
+        return cli_usage_error(cmd, "--augment must be on or off");
+    if (f->split && strcmp(f->split, "val") && strcmp(f->split, "test"))
+        return cli_usage_error(cmd, "--split must be val or test");
+    if (f->threads > 0) omp_set_num_threads((int)f->threads);
+    return -1;
+}
+
+static nas_status load_data(const train_flags *f, nas_data **data, nas_error *err) {
+    nas_data_options dopt;
+    nas_data_options_default(&dopt);
+    if (!isnan(f->val_fraction)) dopt.val_fraction = f->val_fraction;
+    if (!isnan(f->fraction)) dopt.train_fraction = f->fraction;
+    if (f->seed >= 0) dopt.seed = (uint64_t)f->seed;
+    return nas_data_load(f->data, &dopt, data, err);
+}
+
+int cmd_train(int argc, char **argv, const nas_logger *lg) {
+    train_flags f;
+    int rc = parse_flags("train", argc, argv, &f, train_usage);
+    if (rc >= 0) return rc;
+    if (f.split) return cli_usage_error("train", "--split is a flag of `nas eval`");
+
+    nas_error err = {0};
+    nas_arch *a = NULL;
+    nas_data *data = NULL;
+    nas_train_config cfg;
+    nas_train_config_default(&cfg);
+    if (nas_arch_load(f.arch, &a, &err)) return cli_fail(&err);
+    if (nas_train_config_from_hparams(&cfg, a, &err)) goto fail;
+    if (f.epochs > 0) cfg.epochs = (int)f.epochs;
+    if (f.batch > 0) cfg.batch = (int)f.batch;
+    if (!isnan(f.lr)) cfg.lr.base_lr = f.lr;
+    if (f.optimizer) {
+        nas_optim_kind kind;
+        if (nas_optim_kind_parse(f.optimizer, &kind, &err)) {
+            nas_arch_destroy(a);
+            return cli_usage_error("train", "--optimizer: %s", err.msg);
+        }
+        if (kind != cfg.optim.kind) nas_optim_config_default(&cfg.optim, kind);
+    }
+    if (!isnan(f.momentum)) cfg.optim.momentum = f.momentum;
+    if (!isnan(f.wd)) cfg.optim.weight_decay = f.wd;
+    if (!isnan(f.warmup)) cfg.warmup_epochs = f.warmup;
+    if (f.schedule) {
+        if (!strcmp(f.schedule, "cosine")) cfg.lr.kind = NAS_LR_COSINE;
+        else if (!strcmp(f.schedule, "constant")) cfg.lr.kind = NAS_LR_CONSTANT;
+        else if (!strcmp(f.schedule, "step")) {
+            cfg.lr.kind = NAS_LR_STEP;
+            cfg.lr.gamma = 0.1;
+        } else {
+            nas_arch_destroy(a);
+            return cli_usage_error("train", "--schedule must be cosine, step or constant");
+        }
+    }
+    if (f.seed >= 0) cfg.seed = (uint64_t)f.seed;
+    cfg.init_weights = f.weights;
+    cfg.eval_test = !f.no_test;
+    cfg.lg = lg;
+    cfg.progress = lg->level <= NAS_LOG_INFO;
+
+    if (load_data(&f, &data, &err)) goto fail;
+    if (f.augment) {
+        int on = !strcmp(f.augment, "on");
+        cfg.augment_pad = on ? (data->augment_pad > 0 ? data->augment_pad : 2) : 0;
+        cfg.augment_flip = on ? 1 : 0;
+    }
+    if (cfg.lr.kind == NAS_LR_STEP && cfg.lr.step_size == 0) {
+        size_t per_epoch = data->train.n / (size_t)cfg.batch;
+        cfg.lr.step_size = (per_epoch ? per_epoch : 1) * (uint64_t)(cfg.epochs > 3 ? cfg.epochs / 3 : 1);
+    }
+    nas_log(lg, NAS_LOG_INFO, "training %s on %s: %zu train / %zu val / %zu test images, %d epochs, batch %d, %s lr %g, %d threads",
+            f.arch, data->name, data->train.n, data->val.n, data->test.n, cfg.epochs, cfg.batch,
+            nas_optim_kind_name(cfg.optim.kind), cfg.lr.base_lr, omp_get_max_threads());
+    nas_train_result res;
+    if (nas_train_run(a, data, &cfg, f.out, &res, &err)) goto fail;
+    if (f.json) {
+        printf("{\"epochs\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
+               "\"val_accuracy\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
+               "\"images_per_s\": %.1f, \"seconds\": %.3f}\n",
+               res.epochs_done, res.train_loss, res.train_acc, res.val_loss, res.val_acc,
+               isnan(res.test_loss) ? -1.0 : res.test_loss, isnan(res.test_acc) ? -1.0 : res.test_acc,
+               res.images_per_s, res.seconds);
+    } else {
+        printf("trained %d epochs in %.1f s (%.0f images/s): val accuracy %.2f%%", res.epochs_done,
+               res.seconds, res.images_per_s, 100 * res.val_acc);
+        if (!isnan(res.test_acc)) printf(", test accuracy %.2f%%", 100 * res.test_acc);
+        printf("\n");
+        if (f.out) printf("wrote %s/weights.nasw, arch.json, metrics.json\n", f.out);
+    }
+    nas_data_destroy(data);
+    nas_arch_destroy(a);
+    return CLI_EXIT_OK;
+fail:
+    nas_data_destroy(data);
+    nas_arch_destroy(a);
+    return cli_fail(&err);
+}
+
+int cmd_eval(int argc, char **argv, const nas_logger *lg) {
+    (void)lg;
+    train_flags f;
+    int rc = parse_flags("eval", argc, argv, &f, eval_usage);
+    if (rc >= 0) return rc;
+    if (!f.weights) return cli_usage_error("eval", "--weights is required");
+    nas_error err = {0};
+    nas_arch *a = NULL;
+    nas_data *data = NULL;
+    if (nas_arch_load(f.arch, &a, &err)) return cli_fail(&err);
+    if (load_data(&f, &data, &err)) goto fail;
+    nas_split split = f.split && !strcmp(f.split, "val") ? NAS_SPLIT_VAL : NAS_SPLIT_TEST;
+    double loss, acc;
+    if (nas_eval_run(a, data, f.weights, split, f.batch > 0 ? (int)f.batch : 256, &loss, &acc, &err)) goto fail;
+    const char *name = split == NAS_SPLIT_VAL ? "val" : "test";
+    size_t n = split == NAS_SPLIT_VAL ? data->val.n : data->test.n;
+    if (f.json)
+        printf("{\"split\": \"%s\", \"images\": %zu, \"loss\": %.6f, \"accuracy\": %.6f}\n", name, n, loss, acc);
+    else
+        printf("%s: %zu images, loss %.4f, accuracy %.2f%%\n", name, n, loss, 100 * acc);
+    nas_data_destroy(data);
+    nas_arch_destroy(a);
+    return CLI_EXIT_OK;
+fail:
+    nas_data_destroy(data);
+    nas_arch_destroy(a);
+    return cli_fail(&err);
+}
