@@ -90,6 +90,39 @@ nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *
     return s;
 }
 
+nas_status nas_train_reference_arch(int c, int h, int w, int classes, nas_arch **out, nas_error *err) {
+    static const int WIDTHS[5] = {32, 32, 64, 64, 128};
+    nas_arch *a = nas_arch_create(c, h, w, classes);
+    if (!a) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    int x = 0;
+    for (int i = 0; i < 5 && x >= 0; i++) {
+        nas_node conv = nas_node_make(NAS_OP_CONV);
+        conv.out = WIDTHS[i];
+        conv.kernel = 3;
+        x = nas_arch_chain(a, conv, x, err);
+        if (x >= 0) x = nas_arch_chain(a, nas_node_make(NAS_OP_BN), x, err);
+        if (x >= 0) x = nas_arch_chain(a, nas_node_make(NAS_OP_RELU), x, err);
+        if (x >= 0 && (i == 1 || i == 3)) {
+            nas_node pool = nas_node_make(NAS_OP_MAXPOOL);
+            pool.kernel = 2;
+            pool.stride = 2;
+            x = nas_arch_chain(a, pool, x, err);
+        }
+    }
+    if (x >= 0) x = nas_arch_chain(a, nas_node_make(NAS_OP_GAP), x, err);
+    nas_node fc = nas_node_make(NAS_OP_FC);
+    fc.out = classes;
+    fc.bias = 1;
+    if (x >= 0) x = nas_arch_chain(a, fc, x, err);
+    if (x < 0) {
+        nas_arch_destroy(a);
+        return err ? err->code : NAS_ERR_INVALID;
+    }
+    snprintf(a->space_name, sizeof a->space_name, "reference_cnn");
+    *out = a;
+    return NAS_OK;
+}
+
 /* Loss (sum) and correct count of rows [0, n) of logits (batch x k). */
 static void score_rows(const float *logits, const int *labels, int n, int k, double *loss_sum,
                        long *correct) {

@@ -85,6 +85,12 @@ nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *
 nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_train_config *cfg,
                          const char *out_dir, nas_train_result *res, nas_error *err);
 
+/* The reference CNN (examples/reference_cnn.json) for c x h x w images:
+ * conv3x3 32, 32, pool, 64, 64, pool, 128 (each BN + ReLU, no bias), global
+ * average pool, fc(classes). The built-in trainer of hyperparameter-only
+ * spaces trains it. Caller destroys the arch. */
+nas_status nas_train_reference_arch(int c, int h, int w, int classes, nas_arch **out, nas_error *err);
+
 typedef enum nas_split { NAS_SPLIT_TRAIN, NAS_SPLIT_VAL, NAS_SPLIT_TEST } nas_split;
 
 /* Loss and accuracy of the weights file on one split, in inference mode.

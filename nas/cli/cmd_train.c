@@ -156,6 +156,24 @@ static nas_status load_data(const train_flags *f, nas_data **data, nas_error *er
     return nas_data_load(f->data, &dopt, data, err);
 }
 
+/* When run as a trial program (NAS_METRICS_FILE set, docs/trial-protocol.md),
+ * the validation accuracy and loss of every epoch are reported as
+ * intermediate values and the final numbers without a step. */
+static void report_metric(FILE *f, const char *name, double value, int step) {
+    if (!f || !isfinite(value)) return;
+    if (step > 0)
+        fprintf(f, "{\"metric\": \"%s\", \"value\": %.17g, \"step\": %d}\n", name, value, step);
+    else
+        fprintf(f, "{\"metric\": \"%s\", \"value\": %.17g}\n", name, value);
+    fflush(f);
+}
+
+static int report_epoch(void *user, const nas_epoch_report *r) {
+    report_metric(user, "accuracy", r->val_acc, r->epoch);
+    report_metric(user, "val_loss", r->val_loss, r->epoch);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv, const nas_logger *lg) {
     train_flags f;
     int rc = parse_flags("train", argc, argv, &f, train_usage);
@@ -213,8 +231,30 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_log(lg, NAS_LOG_INFO, "training %s on %s: %zu train / %zu val / %zu test images, %d epochs, batch %d, %s lr %g, %d threads",
             f.arch, data->name, data->train.n, data->val.n, data->test.n, cfg.epochs, cfg.batch,
             nas_optim_kind_name(cfg.optim.kind), cfg.lr.base_lr, omp_get_max_threads());
+    const char *metrics_path = getenv("NAS_METRICS_FILE");
+    FILE *metrics = NULL;
+    if (metrics_path && *metrics_path) {
+        if (!(metrics = fopen(metrics_path, "a"))) {
+            NAS_FAIL(&err, NAS_ERR_IO, "%s: cannot open the metrics file (NAS_METRICS_FILE)", metrics_path);
+            goto fail;
+        }
+        cfg.on_epoch = report_epoch;
+        cfg.user = metrics;
+    }
     nas_train_result res;
-    if (nas_train_run(a, data, &cfg, f.out, &res, &err)) goto fail;
+    if (nas_train_run(a, data, &cfg, f.out, &res, &err)) {
+        if (metrics) fclose(metrics);
+        goto fail;
+    }
+    if (metrics) {
+        report_metric(metrics, "accuracy", res.val_acc, 0);
+        report_metric(metrics, "val_loss", res.val_loss, 0);
+        report_metric(metrics, "train_loss", res.train_loss, 0);
+        report_metric(metrics, "test_accuracy", res.test_acc, 0);
+        report_metric(metrics, "test_loss", res.test_loss, 0);
+        report_metric(metrics, "images_per_s", res.images_per_s, 0);
+        fclose(metrics);
+    }
     if (f.json) {
         printf("{\"epochs\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
                "\"val_accuracy\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "

@@ -1,0 +1,86 @@
+/*
+ * search.h - the search job: `nas search`.
+ *
+ * A job compiles a space, opens (or resumes) its study store, and runs the
+ * trial loop: the controller proposes a point, hard constraints on analytic
+ * costs and latency are checked before anything is trained, the evaluator
+ * scores the candidate (the weight-sharing supernet in-process, or a trial
+ * program in its own process: the user's command, or `nas train` on a proxy
+ * task), every candidate is measured (accuracy, latency, MACs/FLOPs,
+ * parameters, memory), the result goes to the store and back to the
+ * controller. Then stage 2 retrains the top K (or the Pareto front, capped at
+ * K) from scratch with the final settings, evaluates them on the test split
+ * and writes DIR/best/.
+ *
+ * Durability: every state change is one store transaction; the controller
+ * state and generator are snapshotted with every insertion and completion, so
+ * running the same job again (or nas_search_run with resume) continues where
+ * a killed job stopped: completed trials kept, trials that were running
+ * re-run, the supernet from its last checkpoint.
+ *
+ * Ownership: options strings are borrowed for the duration of the call.
+ */
+#ifndef NAS_SEARCH_SEARCH_H
+#define NAS_SEARCH_SEARCH_H
+
+#include <stdint.h>
+
+#include "nas/core/log.h"
+#include "nas/core/status.h"
+
+#define NAS_SEARCH_MAX_OBJECTIVES 4
+#define NAS_SEARCH_MAX_CONSTRAINTS 16
+
+typedef struct nas_search_options {
+    const char *space_path;   /* the .nas file; NULL when resuming from the study */
+    const char *study_dir;    /* NULL: runs/<space>-<YYYYMMDD>-<n> */
+    int resume;               /* 1: study_dir must exist; the job spec comes from it */
+    const char *controller;   /* random | grid | evolution | reinforce | tpe | nsga2 */
+    uint64_t seed;
+    const char *evaluator;    /* supernet | train | command; NULL: command when trial_cmd is
+                                 set, train for a hyperparameter-only space, else supernet */
+    const char *trial_cmd;    /* the user's trial program (command evaluator) */
+    int max_trials;           /* completed trials wanted */
+    int parallel_trials;      /* trials in flight (command / train evaluators) */
+    int max_failed_trials;    /* stop the job after this many failures */
+    double time_budget_s;     /* 0: none; the loop stops starting trials after it */
+    double trial_timeout_s;   /* 0: none */
+    int n_objectives;         /* 0: the space file's, else "maximize accuracy" */
+    const char *objectives[NAS_SEARCH_MAX_OBJECTIVES];
+    int n_constraints;        /* added to the space file's */
+    const char *constraints[NAS_SEARCH_MAX_CONSTRAINTS];
+    const char *reward;       /* NULL/objective | mnas | mnas_hard | tunas | weighted */
+    const char *latency;      /* measure | lut:FILE */
+    const char *early_stop;   /* none | median | asha (trial programs reporting steps) */
+    const char *data;         /* data spec (fashion-mnist) */
+    int proxy_epochs;         /* train evaluator: epochs per trial */
+    double proxy_fraction;    /* train evaluator and supernet: share of the training split */
+    int supernet_epochs;
+    int supernet_batch;
+    int final_top_k;          /* stage 2: 0 skips it */
+    int final_epochs;
+    int threads;              /* 0: all cores */
+    const nas_logger *lg;
+    int progress;             /* 1: a progress bar on stderr when it is a TTY */
+    const char *self_exe;     /* path of the nas binary (for the train evaluator) */
+} nas_search_options;
+
+/* Defaults: evolution, seed 0, 50 trials, 1 in parallel, 10 failures, no
+ * budget, measured latency, fashion-mnist, proxy 1 epoch on 0.2 of the data,
+ * supernet 6 epochs at batch 128, stage 2 top 3 for 10 epochs. */
+void nas_search_options_default(nas_search_options *o);
+
+/* The study directory the job used (after nas_search_run), or "". */
+typedef struct nas_search_summary {
+    char study_dir[4096];
+    int completed, failed, pruned;
+    int best_trial;            /* trial number of the best (single objective), -1 if none */
+    double best_value;
+    char best_dir[4400];       /* DIR/best when stage 2 ran */
+} nas_search_summary;
+
+/* Runs (or resumes) the job. Errors name what failed; a job that stops on
+ * max_failed_trials returns NAS_ERR_EXHAUSTED after recording everything. */
+nas_status nas_search_run(const nas_search_options *o, nas_search_summary *sum, nas_error *err);
+
+#endif
