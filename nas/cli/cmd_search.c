@@ -189,7 +189,18 @@ static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
         fprintf(stderr, "nas: error: %s: expected a JSON object of search options\n", path);
         return 0;
     }
-    *keep = root;
+    /* keep = [root, copies of numbers as strings]: both live until the end */
+    cJSON *bag = cJSON_CreateArray();
+    *keep = cJSON_CreateArray();
+    if (!bag || !*keep || !cJSON_AddItemToArray(*keep, root)) {
+        cJSON_Delete(bag);
+        cJSON_Delete(root);
+        return 0;
+    }
+    if (!cJSON_AddItemToArray(*keep, bag)) {
+        cJSON_Delete(bag);
+        return 0;
+    }
     for (cJSON *e = root->child; e; e = e->next) {
         char flag[64];
         snprintf(flag, sizeof flag, "%s", e->string);
@@ -226,7 +237,7 @@ static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
         /* strings must outlive the search: numbers are copied into the tree */
         if (v == num) {
             cJSON *copy = cJSON_CreateString(num);
-            if (!copy || !cJSON_AddItemToObject(root, "\x01copy", copy)) return 0;
+            if (!copy || !cJSON_AddItemToArray(bag, copy)) return 0;
             v = copy->valuestring;
         }
         if (!apply(o, opt->val, label, v)) return 0;
@@ -249,6 +260,10 @@ int cmd_search(int argc, char **argv, const nas_logger *lg) {
             return CLI_EXIT_OK;
         }
         if (c == '?' || c == ':') return cli_usage_error("search", "unknown or incomplete option '%s'", argv[optind - 1]);
+        if (c == O_CONFIG && config) {
+            cJSON_Delete(config);
+            return cli_usage_error("search", "--config may be given once");
+        }
         if (c == O_CONFIG && !apply_config(&o, optarg, &config)) {
             cJSON_Delete(config);
             return CLI_EXIT_ERROR;

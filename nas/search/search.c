@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,25 @@ static nas_status choose_evaluator(job *j, nas_error *err) {
     return NAS_OK;
 }
 
+/* A trial program left running by a killed job: its process group is killed
+ * when /proc shows it is still that trial (its environment names the trial
+ * dir), so a reused pid is never touched. */
+static int kill_orphan(void *user, const nas_trial_record *r) {
+    (void)user;
+    if (r->worker_pid <= 1 || !r->trial_dir) return 0;
+    char path[64], *env = NULL, want[4300];
+    size_t len = 0;
+    snprintf(path, sizeof path, "/proc/%lld/environ", (long long)r->worker_pid);
+    if (nas_file_read(path, &env, &len, NULL)) return 0;
+    snprintf(want, sizeof want, "NAS_TRIAL_DIR=%s", r->trial_dir);
+    int ours = 0;
+    for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+        if (!strcmp(env + i, want)) ours = 1;
+    free(env);
+    if (ours) kill(-(pid_t)r->worker_pid, SIGKILL);
+    return 0;
+}
+
 static nas_status setup_store(job *j, nas_error *err) {
     nas_status s;
     if (!j->store) {
@@ -441,6 +461,7 @@ static nas_status setup_store(job *j, nas_error *err) {
         free(state);
         if (s) return nas_error_prefix(err, "%s: controller snapshot", j->dir);
     }
+    nas_store_trial_each(j->store, 1u << NAS_TRIAL_RUNNING, kill_orphan, NULL, NULL);
     int64_t requeued = 0;
     if ((s = nas_store_requeue_running(j->store, &requeued, err))) return s;
     int64_t counts[NAS_TRIAL_STATE_COUNT];
@@ -598,8 +619,18 @@ done:
  * controller has nothing left. */
 typedef struct next_trial {
     int64_t id, number;
+    int attempts; /* earlier starts (a re-run after a crash) */
     char *arch_json;
 } next_trial;
+
+/* DIR/trials/<n>, or DIR/trials/<n>.<k> for the k-th re-run, so that a
+ * program orphaned by a killed job never writes into the new attempt's files. */
+static void trial_dir(const job *j, const next_trial *nt, char *out, size_t cap) {
+    if (nt->attempts > 0)
+        snprintf(out, cap, "%s/trials/%lld.%d", j->dir, (long long)nt->number, nt->attempts);
+    else
+        snprintf(out, cap, "%s/trials/%lld", j->dir, (long long)nt->number);
+}
 
 static int first_pending(void *user, const nas_trial_record *r) {
     job *j = ((void **)user)[0];
@@ -611,6 +642,7 @@ static int first_pending(void *user, const nas_trial_record *r) {
     if (ss_point_from_json(j->space, r->point_json, pt, &e)) return 0;
     nt->id = r->id;
     nt->number = r->number;
+    nt->attempts = r->attempts;
     nt->arch_json = r->arch_json ? strdup(r->arch_json) : NULL;
     return 1;
 }
@@ -668,8 +700,8 @@ static nas_status eval_supernet(job *j, const double *pt, const next_trial *nt, 
     nas_arch *a = NULL;
     ctrl_metrics m;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/trials/%lld", j->dir, (long long)nt->number);
-    if ((s = nas_store_trial_start(j->store, nt->id, (int64_t)getpid(), dir, err))) return s;
+    trial_dir(j, nt, dir, sizeof dir);
+    if ((s = nas_store_trial_start(j->store, nt->id, 0, dir, err))) return s;
     if ((s = ss_space_realize(j->space, pt, &a, err))) goto fail_trial;
     nas_supernet_score_options so;
     nas_supernet_score_options_default(&so);
@@ -806,7 +838,7 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     nas_trial_param *params = NULL;
     size_t n_params = 0;
     char dir[4200], cmd[8192];
-    snprintf(dir, sizeof dir, "%s/trials/%lld", j->dir, (long long)nt->number);
+    trial_dir(j, nt, dir, sizeof dir);
     if ((s = nas_arch_from_json(nt->arch_json, strlen(nt->arch_json), "trial arch", &a, err))) return s;
     if (j->base) {
         /* hyperparameter-only space trained by the built-in trainer: the
@@ -859,8 +891,12 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
         spec.history = sl->history;
         spec.n_history = sl->n_history;
     }
-    if ((s = nas_store_trial_start(j->store, nt->id, 0, dir, err))) goto done_json;
     if ((s = nas_trial_start(&spec, &sl->t, err))) goto done_json;
+    if ((s = nas_store_trial_start(j->store, nt->id, nas_trial_pid(sl->t), nas_trial_dir(sl->t), err))) {
+        nas_trial_destroy(sl->t);
+        sl->t = NULL;
+        goto done_json;
+    }
     sl->id = nt->id;
     sl->number = nt->number;
     memcpy(sl->point, pt, (size_t)j->space->n_decisions * sizeof *pt);

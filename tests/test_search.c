@@ -1,0 +1,213 @@
+/*
+ * test_search.c - the search job end to end through the `nas` binary:
+ * a hyperparameter space tuned with a deterministic trial program, killed
+ * with SIGKILL at random moments and resumed until done, must end exactly
+ * like an uninterrupted run; job-file options; mismatched study refused.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nas/core/fileio.h"
+#include "nas/core/pcg32.h"
+#include "nas/search/store.h"
+#include "test.h"
+
+static char tmp[256];
+
+static void write_file(const char *name, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    FILE *f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const char *SPACE = "space killtest\n"
+                           "hparam x = float(0, 1)\n"
+                           "hparam k = choice(1, 2, 3, 4)\n"
+                           "hparam n = int(1, 20)\n"
+                           "objective maximize score\n";
+
+/* deterministic: the score is a function of the hyperparameters only; the
+   sleep makes kills land inside trials too */
+static const char *PROGRAM =
+    "for a in \"$@\"; do case $a in --x=*) x=${a#--x=};; --k=*) k=${a#--k=};; --n=*) n=${a#--n=};; esac; done\n"
+    "sleep 0.02\n"
+    "awk -v x=$x -v k=$k -v n=$n 'BEGIN { s = -(x-0.3)^2 - (k-3)^2/10 - (n-7)^2/100;"
+    " printf \"{\\\"metric\\\": \\\"score\\\", \\\"value\\\": %.17g}\\n\", s }' >> \"$NAS_METRICS_FILE\"\n";
+
+/* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
+ * Returns the exit status, or -1 when killed. */
+static int run_nas(char *const *args, int kill_after_ms) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", 1);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execv(NAS_BINARY, args);
+        _exit(127);
+    }
+    if (kill_after_ms > 0) {
+        struct timespec ts = {kill_after_ms / 1000, (long)(kill_after_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    if (WIFSIGNALED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+typedef struct trace {
+    int n;
+    char lines[64][512];
+} trace;
+
+static int add_line(void *user, const nas_trial_record *r) {
+    trace *t = user;
+    if (t->n < 64)
+        snprintf(t->lines[t->n++], sizeof t->lines[0], "%lld %s %s %s", (long long)r->number,
+                 nas_trial_state_name(r->state), r->point_json, r->metrics_json ? r->metrics_json : "-");
+    return 0;
+}
+
+static void read_trace(const char *dir, trace *t, int64_t counts[NAS_TRIAL_STATE_COUNT]) {
+    nas_error err;
+    nas_store *st;
+    ASSERT_OK(nas_store_open(dir, NULL, &st, &err), &err);
+    memset(t, 0, sizeof *t);
+    ASSERT_OK(nas_store_trial_each(st, 0, add_line, t, &err), &err);
+    ASSERT_OK(nas_store_trial_counts(st, counts, &err), &err);
+    nas_store_close(st);
+}
+
+static void test_kill_and_resume(void) {
+    char space[512], prog[512], cmd[600], ref[512], killed[512];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(ref, sizeof ref, "%s/ref", tmp);
+    snprintf(killed, sizeof killed, "%s/killed", tmp);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+    char *ref_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "25",
+                        "--trial-cmd", cmd, "--study", ref, NULL};
+    ASSERT_EQ_INT(run_nas(ref_args, 0), 0);
+    char *kill_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "25",
+                         "--trial-cmd", cmd, "--study", killed, NULL};
+    pcg32 rng;
+    pcg32_seed(&rng, 2024, 7);
+    int kills = 0, finished = 0;
+    for (int round = 0; round < 200 && !finished; round++) {
+        int delay = 20 + (int)pcg32_bounded(&rng, 150);
+        int rc = run_nas(kill_args, kills < 24 ? delay : 0);
+        if (rc == -1) kills++;
+        else {
+            ASSERT_EQ_INT(rc, 0);
+            finished = kills >= 20;
+        }
+    }
+    ASSERT_TRUE(kills >= 20);
+    ASSERT_TRUE(finished);
+    trace a, b;
+    int64_t ca[NAS_TRIAL_STATE_COUNT], cb[NAS_TRIAL_STATE_COUNT];
+    read_trace(ref, &a, ca);
+    read_trace(killed, &b, cb);
+    ASSERT_EQ_INT(ca[NAS_TRIAL_COMPLETE], 25);
+    ASSERT_EQ_INT(cb[NAS_TRIAL_COMPLETE], 25);
+    ASSERT_EQ_INT(cb[NAS_TRIAL_FAILED], 0);
+    ASSERT_EQ_INT(cb[NAS_TRIAL_PENDING] + cb[NAS_TRIAL_RUNNING], 0);
+    /* the killed job's trials are the uninterrupted job's, in the same order */
+    ASSERT_EQ_INT(a.n, b.n);
+    for (int i = 0; i < a.n; i++) ASSERT_STR_EQ(a.lines[i], b.lines[i]);
+    printf("     %d kills, %d trials identical to the uninterrupted run\n", kills, b.n);
+}
+
+static void test_mismatched_study_refused(void) {
+    char space[512], prog[512], cmd[600], dir[512], db[600];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(dir, sizeof dir, "%s/mismatch", tmp);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+    char *args1[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "3",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args1, 0), 0);
+    char *data;
+    size_t len1, len2;
+    nas_error err;
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    ASSERT_OK(nas_file_read(db, &data, &len1, &err), &err);
+    free(data);
+    /* another seed is another job: refused, nothing changed */
+    char *args2[] = {"nas", "-q", "search", space, "--controller", "random", "--seed", "9", "--max-trials", "3",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args2, 0), 1);
+    ASSERT_OK(nas_file_read(db, &data, &len2, &err), &err);
+    free(data);
+    ASSERT_EQ_INT(len1, len2);
+    /* more trials is the same job, continued */
+    char *args3[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "5",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args3, 0), 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 5);
+}
+
+static void test_job_file_and_usage(void) {
+    char space[512], prog[512], cfg[512], dir[512], json[1200];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cfg, sizeof cfg, "%s/job.json", tmp);
+    snprintf(dir, sizeof dir, "%s/jobfile", tmp);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+    snprintf(json, sizeof json,
+             "{\"controller\": \"grid\", \"max_trials\": 4, \"trial_cmd\": \"sh %s\", \"study\": \"%s\"}", prog, dir);
+    write_file("job.json", json);
+    char *args[] = {"nas", "-q", "search", space, "--config", cfg, "--max-trials", "2", NULL};
+    ASSERT_EQ_INT(run_nas(args, 0), 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 2); /* the command line wins */
+    write_file("bad.json", "{\"max_trails\": 3}");
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/bad.json", tmp);
+    char *args2[] = {"nas", "-q", "search", space, "--config", bad, NULL};
+    ASSERT_EQ_INT(run_nas(args2, 0), 1);
+    char *args3[] = {"nas", "search", space, "--max-trials", "zero", NULL};
+    ASSERT_EQ_INT(run_nas(args3, 0), 2);
+    char *args4[] = {"nas", "search", NULL};
+    ASSERT_EQ_INT(run_nas(args4, 0), 2);
+    char *args5[] = {"nas", "search", space, "--controller", "annealing", "--trial-cmd", "true", "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args5, 0), 1);
+}
+
+static const test_case TESTS[] = {
+    {"kill_and_resume", test_kill_and_resume},
+    {"mismatched_study_refused", test_mismatched_study_refused},
+    {"job_file_and_usage", test_job_file_and_usage},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) {
+    snprintf(tmp, sizeof tmp, "/tmp/nas-test-search-XXXXXX");
+    if (!mkdtemp(tmp)) return 1;
+    int rc = test_run(argc, argv, TESTS);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0) rc = 1;
+    return rc;
+}
