@@ -101,6 +101,11 @@ nas_status ss_space_compile_file(const char *path, FILE *diag, ss_space **out, n
 nas_status ss_space_compile_string(const char *name, const char *src, size_t len, FILE *diag,
                                    ss_space **out, nas_error *err);
 
+/* Changes the input image shape of a compiled space with a network (e.g. to
+ * match a data set: 3x32x32 for CIFAR-10) and checks that some point still
+ * gives a valid network; on failure the space is unchanged. */
+nas_status ss_space_set_input(ss_space *s, int c, int h, int w, nas_error *err);
+
 /* Realizes a point into a new arch (caller destroys). The point must be
  * canonical-compatible (inactive decisions ignored). A point whose network is
  * impossible (a shape error only some points hit) gives NAS_ERR_INVALID with

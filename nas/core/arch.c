@@ -454,6 +454,22 @@ static cJSON *shape_json(int c, int h, int w) {
     return cJSON_CreateIntArray(v, 3);
 }
 
+/* cJSON prints 15 significant digits; a double needs 17 to read back
+ * exactly (rates are hashed, hyperparameters must survive round trips). */
+static cJSON *exact_number(double v) {
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    for (int prec = 1; prec < 17; prec++) {
+        char shorter[40];
+        snprintf(shorter, sizeof shorter, "%.*g", prec, v);
+        if (strtod(shorter, NULL) == v) {
+            memcpy(buf, shorter, sizeof buf);
+            break;
+        }
+    }
+    return isfinite(v) ? cJSON_CreateRaw(buf) : cJSON_CreateNull();
+}
+
 static int add_json(cJSON *obj, const char *key, cJSON *item) {
     if (!item) return 0;
     return cJSON_AddItemToObject(obj, key, item) ? 1 : 0;
@@ -477,7 +493,7 @@ nas_status nas_arch_to_json(const nas_arch *a, char **json, nas_error *err) {
     for (int i = 0; ok && i < a->n_hparams; i++) {
         const nas_hparam *h = &a->hparams[i];
         ok = h->str ? cJSON_AddStringToObject(hp, h->name, h->str) != NULL
-                    : cJSON_AddNumberToObject(hp, h->name, h->num) != NULL;
+                    : add_json(hp, h->name, exact_number(h->num));
     }
     if (ok && a->point_json) {
         point = cJSON_Parse(a->point_json);
@@ -512,7 +528,7 @@ nas_status nas_arch_to_json(const nas_arch *a, char **json, nas_error *err) {
         if (f & F_SE) ok = ok && cJSON_AddBoolToObject(o, "se", n->se);
         if (f & F_ACT) ok = ok && cJSON_AddStringToObject(o, "act", nas_op_name(n->act));
         if (f & F_BIAS) ok = ok && cJSON_AddBoolToObject(o, "bias", n->bias);
-        if (f & F_RATE) ok = ok && cJSON_AddNumberToObject(o, "rate", n->rate);
+        if (f & F_RATE) ok = ok && add_json(o, "rate", exact_number(n->rate));
         ok = ok && add_json(o, "shape", shape_json(n->c, n->h, n->w));
         if (n->scope[0]) ok = ok && cJSON_AddStringToObject(o, "scope", n->scope);
     }

@@ -1,0 +1,12 @@
+# A hyperparameter-only space: the classic tuning job. There is no network:
+# a point realizes to an arch.json holding only these hyperparameters, which
+# a trial program receives as --name=value arguments.
+space hpt
+
+hparam learning_rate   = float(1e-4, 1e-3, log)
+hparam epochs          = choice(10, 20, 30)
+hparam steps_per_epoch = int(100, 300)
+hparam batch_size      = choice(16, 32, 64)
+hparam loss            = choice(mse)
+
+objective minimize loss

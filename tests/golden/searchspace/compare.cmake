@@ -1,0 +1,26 @@
+# Runs `nas space show --json FILE` (MODE=show, must exit 0; compares stdout)
+# or `nas space check FILE` (MODE=check, must exit 1; compares stderr) in DIR
+# and diffs the output with GOLDEN. UPDATE=1 rewrites GOLDEN instead.
+if(MODE STREQUAL "show")
+  execute_process(COMMAND ${NAS} space show --json ${FILE} WORKING_DIRECTORY ${DIR}
+                  OUTPUT_VARIABLE got ERROR_VARIABLE diag RESULT_VARIABLE rc)
+  set(want_rc 0)
+else()
+  execute_process(COMMAND ${NAS} space check ${FILE} WORKING_DIRECTORY ${DIR}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE got RESULT_VARIABLE rc)
+  set(want_rc 1)
+endif()
+if(NOT rc EQUAL want_rc)
+  message(FATAL_ERROR "nas space ${MODE} ${FILE}: exit status ${rc}, expected ${want_rc}\n${diag}${got}")
+endif()
+if(UPDATE)
+  file(WRITE ${GOLDEN} "${got}")
+  return()
+endif()
+file(READ ${GOLDEN} want)
+if(NOT got STREQUAL want)
+  get_filename_component(base ${GOLDEN} NAME)
+  set(actual ${CMAKE_CURRENT_BINARY_DIR}/${base}.actual)
+  file(WRITE ${actual} "${got}")
+  message(FATAL_ERROR "golden mismatch for ${FILE}: diff ${GOLDEN} ${actual}")
+endif()
