@@ -37,19 +37,19 @@ typedef struct ctrl_options {
     int n_objectives;     /* >= 1; only nsga2 uses more than one */
     ctrl_feasible_fn feasible; /* may be NULL */
     void *feasible_user;
-    int max_rejects;      /* consecutive infeasible or duplicate draws before giving up */
+    int max_rejects;      /* infeasible draws in a row before NAS_ERR_CONSTRAINT (default 1000) */
     /* evolution / nsga2 */
-    int population;       /* P */
-    int tournament;       /* S (evolution) */
+    int population;       /* P (default 20) */
+    int tournament;       /* S (evolution; default 5) */
     /* grid */
-    int float_levels;     /* levels per float decision */
+    int float_levels;     /* levels per float decision (default 5; ints take every value) */
     /* tpe */
-    int startup_trials;   /* random trials before the model is used */
-    int ei_candidates;
+    int startup_trials;   /* random trials before the model is used (default 10) */
+    int ei_candidates;    /* candidates drawn from l(x) per decision (default 24) */
     /* reinforce */
-    double learning_rate;
-    double entropy_weight;
-    double baseline_decay;
+    double learning_rate;  /* Adam step (default 0.05) */
+    double entropy_weight; /* entropy bonus (default 0.01) */
+    double baseline_decay; /* moving-average reward baseline (default 0.9) */
 } ctrl_options;
 
 /* Defaults for every field (kind "random", one objective). */
@@ -58,9 +58,20 @@ ctrl_options ctrl_options_default(void);
 nas_status ctrl_create(const ss_space *space, const ctrl_options *opt, ctrl **out, nas_error *err);
 void ctrl_destroy(ctrl *c);
 
-/* Writes a new point into `point` (n_decisions doubles) and marks it pending.
- * NAS_ERR_EXHAUSTED when every point has been proposed; NAS_ERR_CONSTRAINT
- * (naming the constraint) when max_rejects draws in a row were infeasible. */
+/* Writes a new point into `point` (n_decisions doubles, canonical) and marks
+ * it pending. NAS_ERR_EXHAUSTED when every point has been proposed (or found
+ * infeasible); NAS_ERR_CONSTRAINT (naming the constraint from `why`) when
+ * max_rejects draws in a row were infeasible.
+ *
+ * Constraints are handled by rejection: each candidate is checked with
+ * `feasible` before it is returned, so a violating point is never proposed.
+ * A rejected point is remembered (never drawn again; tpe counts it as a bad
+ * observation and stops proposing its region) and the next candidate is
+ * drawn. A duplicate (pending, observed, failed or rejected point) is redrawn;
+ * after 16 duplicates in a row the draw takes the kind's candidates with one
+ * or more decisions mutated (neighbours of the model's mode), then uniform
+ * draws and, in a finite space, an odometer scan, so a proposal only fails
+ * when the space is exhausted. */
 nas_status ctrl_propose(ctrl *c, pcg32 *rng, double *point, nas_error *err);
 
 /* Reports a pending point's result; rewards has n_objectives values. */
@@ -70,8 +81,8 @@ nas_status ctrl_observe_failed(ctrl *c, const double *point, nas_error *err);
 
 /* The kind's name ("random", ...; static). */
 const char *ctrl_kind(const ctrl *c);
-/* Number of trials proposed so far; optionally how many are pending, done
- * (observed) and failed. */
+/* Number of trials proposed so far (rejected infeasible points not
+ * included); optionally how many are pending, done (observed) and failed. */
 int ctrl_n_trials(const ctrl *c, int *n_pending, int *n_done, int *n_failed);
 
 /* The current Pareto front (rank 0 under ctrl_dominates) of the observed

@@ -31,6 +31,15 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
 
 int cmd_space(int argc, char **argv, const nas_logger *lg);
 int cmd_arch(int argc, char **argv, const nas_logger *lg);
+int cmd_train(int argc, char **argv, const nas_logger *lg);
+int cmd_eval(int argc, char **argv, const nas_logger *lg);
+int cmd_supernet(int argc, char **argv, const nas_logger *lg);
+int cmd_search(int argc, char **argv, const nas_logger *lg);
+int cmd_trials(int argc, char **argv, const nas_logger *lg);
+int cmd_export(int argc, char **argv, const nas_logger *lg);
+int cmd_report(int argc, char **argv, const nas_logger *lg);
 int cmd_cost(int argc, char **argv, const nas_logger *lg);
+int cmd_latency(int argc, char **argv, const nas_logger *lg);
+int cmd_profile(int argc, char **argv, const nas_logger *lg);
 
 #endif

@@ -16,9 +16,18 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 static const cli_cmd COMMANDS[] = {
+    {"search", cmd_search, "run (or resume) a search job on a space"},
+    {"trials", cmd_trials, "list the trials of a study (table, --json, --csv)"},
+    {"export", cmd_export, "write one trial's arch.json, weights and metrics to a directory"},
+    {"report", cmd_report, "write a self-contained HTML report of a study"},
     {"space", cmd_space, "compile, show, sample and enumerate a search space (.nas)"},
     {"arch", cmd_arch, "show an arch.json as a table"},
+    {"train", cmd_train, "train an arch stand-alone on a data set"},
+    {"eval", cmd_eval, "score saved weights on the validation or test split"},
+    {"supernet", cmd_supernet, "train a weight-sharing supernet, score and rank candidates with it"},
     {"cost", cmd_cost, "analytic MACs, FLOPs, parameters and memory of an arch.json"},
+    {"latency", cmd_latency, "measure (oneDNN) or predict (lookup table) an arch's inference latency"},
+    {"profile", cmd_profile, "build a latency lookup table for a search space on this machine"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,1103 @@
+/*
+ * supernet.c - the weight-sharing supernet (see supernet.h): weight keys and
+ * slicing, discovery of the largest shapes, the network cache, the training
+ * step and loop, BatchNorm recalibration, scoring and extraction.
+ *
+ * The checkpoint file is in supernet_ckpt.c. This file does not parse
+ * command lines or load data sets.
+ */
+#include "evaluator/supernet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evaluator/supernet_internal.h"
+#include "models/checkpoint.h"
+#include "nas/core/fileio.h"
+
+/* ------------------------------------------------------------ slicing */
+
+void nas_supernet_slice_get(const float *m, const int md[4], float *s, const int sd[4]) {
+    if (md[0] == sd[0] && md[1] == sd[1] && md[2] == sd[2] && md[3] == sd[3]) {
+        memcpy(s, m, (size_t)sd[0] * sd[1] * sd[2] * sd[3] * sizeof *s);
+        return;
+    }
+    if (md[2] == sd[2] && md[3] == sd[3]) { /* no crop: rows of I * KH * KW floats */
+        size_t row = (size_t)sd[1] * sd[2] * sd[3], mrow = (size_t)md[1] * md[2] * md[3];
+        for (int o = 0; o < sd[0]; o++) memcpy(s + o * row, m + o * mrow, row * sizeof *s);
+        return;
+    }
+    int oh = (md[2] - sd[2]) / 2, ow = (md[3] - sd[3]) / 2;
+    for (int o = 0; o < sd[0]; o++)
+        for (int i = 0; i < sd[1]; i++)
+            for (int kh = 0; kh < sd[2]; kh++) {
+                const float *src = m + (((size_t)o * md[1] + i) * md[2] + kh + oh) * md[3] + ow;
+                float *dst = s + (((size_t)o * sd[1] + i) * sd[2] + kh) * sd[3];
+                memcpy(dst, src, (size_t)sd[3] * sizeof *s);
+            }
+}
+
+void nas_supernet_slice_add(float *m, const int md[4], const float *s, const int sd[4]) {
+    int oh = (md[2] - sd[2]) / 2, ow = (md[3] - sd[3]) / 2;
+    for (int o = 0; o < sd[0]; o++)
+        for (int i = 0; i < sd[1]; i++)
+            for (int kh = 0; kh < sd[2]; kh++) {
+                float *dst = m + (((size_t)o * md[1] + i) * md[2] + kh + oh) * md[3] + ow;
+                const float *src = s + (((size_t)o * sd[1] + i) * sd[2] + kh) * sd[3];
+                for (int kw = 0; kw < sd[3]; kw++) dst[kw] += src[kw];
+            }
+}
+
+/* master[slice] = sub (embedding a tensor into a grown one). */
+static void slice_put(float *m, const int md[4], const float *s, const int sd[4]) {
+    int oh = (md[2] - sd[2]) / 2, ow = (md[3] - sd[3]) / 2;
+    for (int o = 0; o < sd[0]; o++)
+        for (int i = 0; i < sd[1]; i++)
+            for (int kh = 0; kh < sd[2]; kh++)
+                memcpy(m + (((size_t)o * md[1] + i) * md[2] + kh + oh) * md[3] + ow,
+                       s + (((size_t)o * sd[1] + i) * sd[2] + kh) * sd[3], (size_t)sd[3] * sizeof *s);
+}
+
+/* ------------------------------------------------------ rank statistics */
+
+static int sgn(double v) { return (v > 0) - (v < 0); }
+
+double nas_supernet_kendall_tau(const double *a, const double *b, int n) {
+    double s = 0, ta = 0, tb = 0, n0 = (double)n * (n - 1) / 2;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            int da = sgn(a[i] - a[j]), db = sgn(b[i] - b[j]);
+            s += da * db;
+            ta += da == 0;
+            tb += db == 0;
+        }
+    double den = sqrt((n0 - ta) * (n0 - tb));
+    return den > 0 ? s / den : NAN;
+}
+
+/* Average ranks (1-based) of v into r. */
+static void ranks(const double *v, double *r, int n) {
+    for (int i = 0; i < n; i++) {
+        int less = 0, eq = 0;
+        for (int j = 0; j < n; j++) less += v[j] < v[i], eq += v[j] == v[i];
+        r[i] = less + (eq + 1) / 2.0;
+    }
+}
+
+double nas_supernet_spearman_rho(const double *a, const double *b, int n) {
+    double *ra = malloc((size_t)n * sizeof *ra), *rb = malloc((size_t)n * sizeof *rb);
+    double rho = NAN;
+    if (!ra || !rb || n < 2) goto out;
+    ranks(a, ra, n);
+    ranks(b, rb, n);
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) ma += ra[i] / n, mb += rb[i] / n;
+    for (int i = 0; i < n; i++) {
+        sab += (ra[i] - ma) * (rb[i] - mb);
+        saa += (ra[i] - ma) * (ra[i] - ma);
+        sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    if (saa > 0 && sbb > 0) rho = sab / sqrt(saa * sbb);
+out:
+    free(ra);
+    free(rb);
+    return rho;
+}
+
+/* ---------------------------------------------------------- config */
+
+void nas_supernet_config_default(nas_supernet_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 10;
+    cfg->batch = 64;
+    nas_optim_config_default(&cfg->optim, NAS_OPTIM_SGD);
+    cfg->optim.momentum = 0.9;
+    cfg->optim.nesterov = 1;
+    cfg->optim.weight_decay = 5e-5;
+    nas_lr_schedule_default(&cfg->lr, 0.05);
+    cfg->lr.kind = NAS_LR_COSINE;
+    cfg->augment_pad = -1;
+    cfg->augment_flip = -1;
+    cfg->discover = 2000;
+    cfg->cache_nets = 1;
+    cfg->path_steps = 1;
+    snprintf(cfg->data_spec, sizeof cfg->data_spec, "fashion-mnist");
+    cfg->val_fraction = 0.1;
+    cfg->train_fraction = 1.0;
+}
+
+void nas_supernet_data_options(const nas_supernet_config *cfg, nas_data_options *opt) {
+    nas_data_options_default(opt);
+    opt->val_fraction = cfg->val_fraction;
+    opt->train_fraction = cfg->train_fraction;
+    opt->seed = cfg->data_seed;
+}
+
+void nas_supernet_score_options_default(nas_supernet_score_options *opt) {
+    opt->batch = 256;
+    opt->recal_batches = 10;
+    opt->val_images = 0;
+    opt->seed = 0;
+}
+
+nas_status sn_config_check(const nas_supernet_config *c, nas_error *err) {
+    if (c->epochs < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: epochs must be >= 1, got %d", c->epochs);
+    if (c->batch < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: batch must be >= 1, got %d", c->batch);
+    if (c->cache_nets < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: cache_nets must be >= 1");
+    if (c->path_steps < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: path_steps must be >= 1");
+    if (c->discover < 0) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: discover must be >= 0");
+    if (!(c->warmup_epochs >= 0)) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: warmup_epochs must be >= 0");
+    if (!(c->lr.base_lr > 0)) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: lr must be > 0");
+    return NAS_OK;
+}
+
+/* ------------------------------------------------- weight keys and parts */
+
+/* The trainable tensors of arch node i (running statistics excluded), named
+ * "<part>.<tensor>" as the network names them (models/network.c), with
+ * their 4-D shapes. Returns the count (0 for ops without weights). */
+typedef struct part_info {
+    char name[40];
+    int dims[4];
+    int decay;
+} part_info;
+
+#define PARTS_MAX 16
+
+static void part_set(part_info *p, const char *part, const char *tensor, int o, int i, int kh, int kw,
+                     int decay) {
+    snprintf(p->name, sizeof p->name, "%s.%s", part, tensor);
+    p->dims[0] = o, p->dims[1] = i, p->dims[2] = kh, p->dims[3] = kw;
+    p->decay = decay;
+}
+
+static int add_conv(part_info *p, int n, const char *part, int o, int i, int k, int bias) {
+    part_set(&p[n++], part, "weight", o, i, k, k, 1);
+    if (bias) part_set(&p[n++], part, "bias", o, 1, 1, 1, 0);
+    return n;
+}
+
+static int add_bn(part_info *p, int n, const char *part, int c) {
+    part_set(&p[n++], part, "weight", c, 1, 1, 1, 0);
+    part_set(&p[n++], part, "bias", c, 1, 1, 1, 0);
+    return n;
+}
+
+static int node_parts(const nas_arch *a, int idx, part_info *p) {
+    const nas_node *nd = &a->nodes[idx];
+    if (nd->n_inputs < 1) return 0;
+    const nas_node *in = &a->nodes[nd->inputs[0]];
+    int C = in->c, n = 0;
+    switch (nd->op) {
+    case NAS_OP_CONV:
+        return add_conv(p, 0, "conv", nd->out, C / (nd->groups > 0 ? nd->groups : 1), nd->kernel, nd->bias);
+    case NAS_OP_BN: return add_bn(p, 0, "bn", C);
+    case NAS_OP_FC:
+        part_set(&p[n++], "fc", "weight", nd->out, C * in->h * in->w, 1, 1, 1);
+        if (nd->bias) part_set(&p[n++], "fc", "bias", nd->out, 1, 1, 1, 0);
+        return n;
+    case NAS_OP_MBCONV: {
+        int hidden = C * nd->expand, sq = hidden / 4 > 0 ? hidden / 4 : 1;
+        if (nd->expand != 1) {
+            n = add_conv(p, n, "expand", hidden, C, 1, 0);
+            n = add_bn(p, n, "expand_bn", hidden);
+        }
+        n = add_conv(p, n, "dw", hidden, 1, nd->kernel, 0);
+        n = add_bn(p, n, "dw_bn", hidden);
+        if (nd->se) {
+            n = add_conv(p, n, "se_reduce", sq, hidden, 1, 1);
+            n = add_conv(p, n, "se_expand", hidden, sq, 1, 1);
+        }
+        n = add_conv(p, n, "project", nd->out, hidden, 1, 0);
+        return add_bn(p, n, "project_bn", nd->out);
+    }
+    case NAS_OP_RESBLOCK:
+        n = add_conv(p, n, "conv1", nd->out, C, nd->kernel, 0);
+        n = add_bn(p, n, "bn1", nd->out);
+        n = add_conv(p, n, "conv2", nd->out, nd->out, nd->kernel, 0);
+        n = add_bn(p, n, "bn2", nd->out);
+        if (nd->stride != 1 || C != nd->out) {
+            n = add_conv(p, n, "shortcut", nd->out, C, 1, 0);
+            n = add_bn(p, n, "shortcut_bn", nd->out);
+        }
+        return n;
+    default: return 0;
+    }
+}
+
+/* The key prefix of node i: "<scope>|<op>#<k>". */
+static void node_key(const nas_arch *a, int i, char *out, size_t cap) {
+    const nas_node *nd = &a->nodes[i];
+    int k = 0;
+    for (int j = 0; j < i; j++)
+        k += a->nodes[j].op == nd->op && strcmp(a->nodes[j].scope, nd->scope) == 0;
+    snprintf(out, cap, "%s|%s#%d", nd->scope, nas_op_name(nd->op), k);
+}
+
+/* out = a "." b, truncated to cap - 1 characters. */
+static void join_key(char *out, size_t cap, const char *a, const char *b) {
+    size_t n = 0;
+    for (; *a && n + 1 < cap; a++) out[n++] = *a;
+    if (n + 1 < cap) out[n++] = '.';
+    for (; *b && n + 1 < cap; b++) out[n++] = *b;
+    out[n] = 0;
+}
+
+static size_t dims_count(const int d[4]) { return (size_t)d[0] * d[1] * d[2] * d[3]; }
+
+/* -------------------------------------------------- master tensor table */
+
+static uint64_t key_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int sn_find(const nas_supernet *sn, const char *key) {
+    if (!sn->index_cap) return -1;
+    size_t mask = (size_t)sn->index_cap - 1;
+    for (size_t h = key_hash(key) & mask;; h = (h + 1) & mask) {
+        int v = sn->index[h];
+        if (v == 0) return -1;
+        if (strcmp(sn->t[v - 1]->key, key) == 0) return v - 1;
+    }
+}
+
+static nas_status index_rebuild(nas_supernet *sn, nas_error *err) {
+    int cap = 64;
+    while (cap < 2 * sn->n_t + 2) cap *= 2;
+    int *idx = calloc((size_t)cap, sizeof *idx);
+    if (!idx) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    free(sn->index);
+    sn->index = idx;
+    sn->index_cap = cap;
+    for (int i = 0; i < sn->n_t; i++) {
+        size_t h = key_hash(sn->t[i]->key) & (size_t)(cap - 1);
+        while (idx[h]) h = (h + 1) & (size_t)(cap - 1);
+        idx[h] = i + 1;
+    }
+    return NAS_OK;
+}
+
+static void tensor_free(sn_tensor *t) {
+    if (!t) return;
+    nas_optim_destroy(t->opt);
+    free(t->w);
+    free(t->dw);
+    free(t);
+}
+
+/* Fills w with the tensor's initial values: He normal N(0, 2 / fan_in) for
+ * conv/fc weights (fan_in from the master shape), 1 for BatchNorm weights,
+ * 0 for biases. */
+static void tensor_init_values(const sn_tensor *t, float *w, pcg32 *rng) {
+    size_t n = dims_count(t->dims);
+    int is_bn_weight = !t->decay && strstr(t->key, ".weight") && strcmp(t->key + strlen(t->key) - 7, ".weight") == 0;
+    if (t->decay) {
+        double sd = sqrt(2.0 / ((double)t->dims[1] * t->dims[2] * t->dims[3]));
+        for (size_t i = 0; i < n; i++) w[i] = (float)(sd * pcg32_normal(rng));
+    } else {
+        for (size_t i = 0; i < n; i++) w[i] = is_bn_weight ? 1.0f : 0.0f;
+    }
+}
+
+/* Allocates values, gradient and optimizer of t (dims set). */
+nas_status sn_tensor_alloc(nas_supernet *sn, sn_tensor *t, pcg32 *rng, nas_error *err) {
+    t->n = dims_count(t->dims);
+    t->w = malloc(t->n * sizeof *t->w);
+    t->dw = calloc(t->n, sizeof *t->dw);
+    if (!t->w || !t->dw) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory for %s", t->key);
+    tensor_init_values(t, t->w, rng);
+    memset(&t->p, 0, sizeof t->p);
+    snprintf(t->p.name, sizeof t->p.name, "w");
+    t->p.w = t->w;
+    t->p.dw = t->dw;
+    t->p.n = t->n;
+    t->p.decay = t->decay;
+    return nas_optim_create(&sn->cfg.optim, &t->p, 1, &t->opt, err);
+}
+
+/* Appends a tensor record (no storage). Returns its index or -1. */
+int sn_tensor_add(nas_supernet *sn, const char *key, const int dims[4], int decay, nas_error *err) {
+    if (sn->n_t == sn->cap_t) {
+        int cap = sn->cap_t ? sn->cap_t * 2 : 64;
+        sn_tensor **p = realloc(sn->t, (size_t)cap * sizeof *p);
+        if (!p) goto nomem;
+        sn->t = p;
+        sn->cap_t = cap;
+    }
+    sn_tensor *t = calloc(1, sizeof *t);
+    if (!t) goto nomem;
+    snprintf(t->key, sizeof t->key, "%s", key);
+    memcpy(t->dims, dims, sizeof t->dims);
+    t->decay = decay;
+    sn->t[sn->n_t++] = t;
+    if (2 * sn->n_t + 2 > sn->index_cap) {
+        if (index_rebuild(sn, err)) return -1;
+    } else {
+        size_t mask = (size_t)sn->index_cap - 1, h = key_hash(key) & mask;
+        while (sn->index[h]) h = (h + 1) & mask;
+        sn->index[h] = sn->n_t;
+    }
+    return sn->n_t - 1;
+nomem:
+    NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    return -1;
+}
+
+/* Replaces a one-param optimizer state blob of old dims by one of new dims
+ * (the old buffers embedded as slices, the rest zero), keeping the step
+ * count. Layout (models/optim.h, docs/formats-weights.md): 28-byte header
+ * with the buffer count at 12, then name length u32, name, element count
+ * u64, then the buffers. Returns 0 if the blob is not of that shape. */
+static int blob_embed(const unsigned char *old, size_t old_len, const int od[4], unsigned char *nb,
+                      size_t new_len, const int nd[4]) {
+    size_t on = dims_count(od), nn = dims_count(nd);
+    if (old_len < 33) return 0;
+    uint32_t nbuf = (uint32_t)old[12] | (uint32_t)old[13] << 8 | (uint32_t)old[14] << 16 | (uint32_t)old[15] << 24;
+    uint32_t name_len = (uint32_t)old[28] | (uint32_t)old[29] << 8 | (uint32_t)old[30] << 16 | (uint32_t)old[31] << 24;
+    size_t hdr = 28 + 4 + name_len + 8;
+    if (nbuf > 2 || old_len != hdr + 4 * on * nbuf || new_len != hdr + 4 * nn * nbuf) return 0;
+    memcpy(nb + 20, old + 20, 8); /* the step count */
+    float *a = malloc((on ? on : 1) * sizeof *a), *b = calloc(nn ? nn : 1, sizeof *b);
+    int ok = a && b;
+    for (uint32_t k = 0; ok && k < nbuf; k++) {
+        memcpy(a, old + hdr + 4 * on * k, 4 * on); /* little-endian hosts only (x86, arm) */
+        memset(b, 0, nn * sizeof *b);
+        slice_put(b, nd, a, od);
+        memcpy(nb + hdr + 4 * nn * k, b, 4 * nn);
+    }
+    free(a);
+    free(b);
+    return ok;
+}
+
+/* Grows tensor t to dims (elementwise max with its own): new parts are
+ * initialised as at creation, old values and optimizer state keep their
+ * slice positions. */
+static nas_status tensor_grow(nas_supernet *sn, sn_tensor *t, const int dims[4], nas_error *err) {
+    int od[4], nd[4];
+    memcpy(od, t->dims, sizeof od);
+    for (int k = 0; k < 4; k++) nd[k] = dims[k] > od[k] ? dims[k] : od[k];
+    size_t nn = dims_count(nd), ol = nas_optim_state_size(t->opt), nl;
+    float *w = malloc(nn * sizeof *w), *dw = calloc(nn, sizeof *dw);
+    unsigned char *ob = malloc(ol), *nb = NULL;
+    nas_optim *old = t->opt;
+    nas_status s = NAS_OK;
+    if (!w || !dw || !ob) goto nomem;
+    nas_optim_state_save(old, ob);
+    memcpy(t->dims, nd, sizeof nd);
+    tensor_init_values(t, w, &sn->init_rng);
+    slice_put(w, nd, t->w, od);
+    free(t->w);
+    free(t->dw);
+    t->w = t->p.w = w;
+    t->dw = t->p.dw = dw;
+    t->n = t->p.n = nn;
+    w = dw = NULL;
+    t->opt = NULL;
+    if ((s = nas_optim_create(&sn->cfg.optim, &t->p, 1, &t->opt, err))) goto fail;
+    nl = nas_optim_state_size(t->opt);
+    if (!(nb = malloc(nl))) goto nomem;
+    nas_optim_state_save(t->opt, nb);
+    if (!blob_embed(ob, ol, od, nb, nl, nd) || nas_optim_state_load(t->opt, nb, nl, "grown tensor", 0, NULL))
+        NAS_WARN(sn->cfg.lg, "supernet: optimizer state of %s restarted after growing it", t->key);
+    NAS_INFO(sn->cfg.lg, "supernet: grew %s to %dx%dx%dx%d", t->key, nd[0], nd[1], nd[2], nd[3]);
+    goto fail;
+nomem:
+    s = NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory growing %s", t->key);
+fail:
+    nas_optim_destroy(old);
+    free(w);
+    free(dw);
+    free(ob);
+    free(nb);
+    return s;
+}
+
+/* Makes sure key exists with at least dims. During discovery (no storage
+ * yet) only records the largest shape; afterwards allocates or grows, unless
+ * `frozen` (scoring), where a missing or larger tensor is an error. */
+static nas_status ensure_tensor(nas_supernet *sn, const char *key, const int dims[4], int decay, int frozen,
+                                int *out, nas_error *err) {
+    int i = sn_find(sn, key);
+    if (i < 0) {
+        if (frozen)
+            return NAS_FAIL(err, NAS_ERR_MISMATCH,
+                            "the supernet has no weights for %s (is the arch from this space?)", key);
+        if ((i = sn_tensor_add(sn, key, dims, decay, err)) < 0) return err ? err->code : NAS_ERR_NOMEM;
+        if (sn->allocated) {
+            nas_status s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err);
+            if (s) return s;
+            NAS_INFO(sn->cfg.lg, "supernet: new tensor %s", key);
+        }
+        *out = i;
+        return NAS_OK;
+    }
+    sn_tensor *t = sn->t[i];
+    int bigger = 0;
+    for (int k = 0; k < 4; k++) bigger |= dims[k] > t->dims[k];
+    if (bigger) {
+        if (frozen)
+            return NAS_FAIL(err, NAS_ERR_MISMATCH,
+                            "%s is %dx%dx%dx%d, larger than the supernet's %dx%dx%dx%d (is the arch from this space?)",
+                            key, dims[0], dims[1], dims[2], dims[3], t->dims[0], t->dims[1], t->dims[2], t->dims[3]);
+        if (!sn->allocated) {
+            for (int k = 0; k < 4; k++)
+                if (dims[k] > t->dims[k]) t->dims[k] = dims[k];
+        } else {
+            nas_status s = tensor_grow(sn, t, dims, err);
+            if (s) return s;
+        }
+    }
+    *out = i;
+    return NAS_OK;
+}
+
+/* Records every trainable tensor of arch (discovery, or growth in training). */
+static nas_status register_arch(nas_supernet *sn, const nas_arch *a, nas_error *err) {
+    part_info parts[PARTS_MAX];
+    char base[SN_KEY_MAX], key[SN_KEY_MAX + 48];
+    for (int i = 1; i < a->n_nodes; i++) {
+        int np = node_parts(a, i, parts);
+        if (!np) continue;
+        node_key(a, i, base, sizeof base);
+        for (int k = 0; k < np; k++) {
+            join_key(key, sizeof key, base, parts[k].name);
+            int idx;
+            nas_status s = ensure_tensor(sn, key, parts[k].dims, parts[k].decay, 0, &idx, err);
+            if (s) return s;
+        }
+    }
+    return NAS_OK;
+}
+
+/* Total trainable elements of an arch (the size used by the greedy search). */
+static double arch_weights(const nas_arch *a) {
+    part_info parts[PARTS_MAX];
+    double total = 0;
+    for (int i = 1; i < a->n_nodes; i++) {
+        int np = node_parts(a, i, parts);
+        for (int k = 0; k < np; k++) total += (double)dims_count(parts[k].dims);
+    }
+    return total;
+}
+
+/* Realizes point; NULL (and err cleared) when the point's network is impossible. */
+static nas_arch *try_realize(const ss_space *s, const double *pt) {
+    nas_arch *a = NULL;
+    nas_error e = {0};
+    if (ss_space_realize(s, pt, &a, &e)) return NULL;
+    return a;
+}
+
+/* Greedy coordinate search for the point with the most (largest = 1) or
+ * fewest weights: two passes over the decisions, each trying every value of
+ * a choice and both ends of an int range. */
+static nas_status greedy_point(const ss_space *s, int largest, double *best, nas_error *err) {
+    double *cand = ss_point_alloc(s);
+    if (!cand) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    for (int d = 0; d < s->n_decisions; d++) {
+        const ss_domain *dom = &s->decisions[d].dom;
+        best[d] = dom->kind == SS_DOMAIN_CHOICE ? 0 : dom->kind == SS_DOMAIN_INT ? (double)dom->lo : dom->flo;
+    }
+    nas_arch *a = try_realize(s, best);
+    double score = a ? arch_weights(a) : (largest ? -1 : INFINITY);
+    nas_arch_destroy(a);
+    for (int pass = 0; pass < 2; pass++)
+        for (int d = 0; d < s->n_decisions; d++) {
+            const ss_decision *dec = &s->decisions[d];
+            if (dec->is_hparam || !ss_decision_is_active(s, best, d)) continue;
+            int nv = dec->dom.kind == SS_DOMAIN_CHOICE ? dec->dom.n : dec->dom.kind == SS_DOMAIN_INT ? 2 : 0;
+            for (int v = 0; v < nv; v++) {
+                memcpy(cand, best, (size_t)s->n_decisions * sizeof *cand);
+                cand[d] = dec->dom.kind == SS_DOMAIN_CHOICE ? v : (double)(v ? dec->dom.hi : dec->dom.lo);
+                ss_space_canonicalize(s, cand);
+                if ((a = try_realize(s, cand)) == NULL) continue;
+                double w = arch_weights(a);
+                nas_arch_destroy(a);
+                if (largest ? w > score : w < score) {
+                    score = w;
+                    memcpy(best, cand, (size_t)s->n_decisions * sizeof *cand);
+                }
+            }
+        }
+    free(cand);
+    if (!isfinite(score) || score < 0)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: the space %s has no realizable network", s->name);
+    return NAS_OK;
+}
+
+nas_status nas_supernet_sample(const nas_supernet *sn, pcg32 *rng, double *point, nas_arch **out,
+                               nas_error *err) {
+    const ss_space *s = sn->space;
+    double *pt = ss_point_alloc(s);
+    nas_status st = NAS_OK;
+    *out = NULL;
+    if (!pt) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    for (int tries = 0; tries < 100; tries++) {
+        ss_space_sample(s, rng, pt);
+        if ((st = ss_space_realize(s, pt, out, err)) == NAS_OK) break;
+        if (st != NAS_ERR_INVALID) break;
+    }
+    if (!st && point) memcpy(point, pt, (size_t)s->n_decisions * sizeof *pt);
+    free(pt);
+    return st;
+}
+
+nas_status nas_supernet_extreme(const nas_supernet *sn, int largest, nas_arch **out, nas_error *err) {
+    return ss_space_realize(sn->space, largest ? sn->largest : sn->smallest, out, err);
+}
+
+/* ---------------------------------------------------- create / destroy */
+
+nas_status sn_alloc(const ss_space *space, const nas_supernet_config *cfg, nas_supernet **out,
+                    nas_error *err) {
+    *out = NULL;
+    nas_status s = sn_config_check(cfg, err);
+    if (s) return s;
+    if (!space->tmpl || space->in_c <= 0)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: the space %s has no network (hyperparameters only?)",
+                        space->name);
+    nas_supernet *sn = calloc(1, sizeof *sn);
+    if (!sn) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    sn->space = space;
+    sn->cfg = *cfg;
+    sn->cache = calloc((size_t)cfg->cache_nets, sizeof *sn->cache);
+    sn->largest = ss_point_alloc(space);
+    sn->smallest = ss_point_alloc(space);
+    if (!sn->cache || !sn->largest || !sn->smallest) {
+        nas_supernet_destroy(sn);
+        return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    }
+    pcg32_seed(&sn->init_rng, cfg->seed, 11);
+    pcg32_seed(&sn->sample_rng, cfg->seed, 12);
+    pcg32_seed(&sn->drop_rng, cfg->seed, 13);
+    if ((s = greedy_point(space, 1, sn->largest, err)) || (s = greedy_point(space, 0, sn->smallest, err))) {
+        nas_supernet_destroy(sn);
+        return s;
+    }
+    if ((s = ss_space_realize(space, sn->largest, &sn->big, err)) ||
+        (s = ss_space_realize(space, sn->smallest, &sn->small, err))) {
+        nas_supernet_destroy(sn);
+        return s;
+    }
+    *out = sn;
+    return NAS_OK;
+}
+
+nas_status nas_supernet_create(const ss_space *space, const nas_supernet_config *cfg, nas_supernet **out,
+                               nas_error *err) {
+    nas_supernet *sn;
+    nas_status s = sn_alloc(space, cfg, &sn, err);
+    if (s) return s;
+    /* discovery: the extremes, then random points */
+    if ((s = register_arch(sn, sn->big, err)) || (s = register_arch(sn, sn->small, err))) goto fail;
+    pcg32 drng;
+    pcg32_seed(&drng, cfg->seed, 14);
+    for (int i = 0; i < cfg->discover; i++) {
+        nas_arch *a;
+        if (nas_supernet_sample(sn, &drng, NULL, &a, err)) continue;
+        s = register_arch(sn, a, err);
+        nas_arch_destroy(a);
+        if (s) goto fail;
+    }
+    nas_error_clear(err);
+    for (int i = 0; i < sn->n_t; i++)
+        if ((s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err))) goto fail;
+    sn->allocated = 1;
+    NAS_INFO(cfg->lg, "supernet over %s: %d shared tensors, %zu weights", space->name, sn->n_t,
+             nas_supernet_float_count(sn));
+    *out = sn;
+    return NAS_OK;
+fail:
+    nas_supernet_destroy(sn);
+    return s;
+}
+
+void nas_supernet_destroy(nas_supernet *sn) {
+    if (!sn) return;
+    for (int i = 0; i < sn->n_t; i++) tensor_free(sn->t[i]);
+    free(sn->t);
+    free(sn->index);
+    for (int i = 0; i < sn->cfg.cache_nets && sn->cache; i++) nas_net_destroy(sn->cache[i].net);
+    free(sn->cache);
+    free(sn->map);
+    free(sn->largest);
+    free(sn->smallest);
+    nas_arch_destroy(sn->big);
+    nas_arch_destroy(sn->small);
+    free(sn->step_times);
+    free(sn);
+}
+
+const nas_supernet_config *nas_supernet_get_config(const nas_supernet *sn) { return &sn->cfg; }
+int nas_supernet_epoch(const nas_supernet *sn) { return sn->epoch; }
+uint64_t nas_supernet_steps(const nas_supernet *sn) { return sn->steps; }
+int nas_supernet_tensor_count(const nas_supernet *sn) { return sn->n_t; }
+void nas_supernet_set_epochs(nas_supernet *sn, int epochs) { sn->cfg.epochs = epochs; }
+
+size_t nas_supernet_float_count(const nas_supernet *sn) {
+    size_t n = 0;
+    for (int i = 0; i < sn->n_t; i++) n += dims_count(sn->t[i]->dims);
+    return n;
+}
+
+const char *nas_supernet_tensor(const nas_supernet *sn, int i, int dims[4], const float **w) {
+    if (i < 0 || i >= sn->n_t) return NULL;
+    if (dims) memcpy(dims, sn->t[i]->dims, 4 * sizeof *dims);
+    if (w) *w = sn->t[i]->w;
+    return sn->t[i]->key;
+}
+
+/* ------------------------------------------------------- network cache */
+
+/* The network of arch for (batch, flags), from the LRU cache or built (its
+ * own init is overwritten by the master weights, so it uses a fixed
+ * generator). The net stays owned by the cache. */
+static nas_status get_net(nas_supernet *sn, const nas_arch *a, int batch, unsigned flags, nas_net **out,
+                          nas_error *err) {
+    uint64_t h = nas_arch_hash(a);
+    int victim = 0;
+    sn->clock++;
+    for (int i = 0; i < sn->cfg.cache_nets; i++) {
+        sn_net *c = &sn->cache[i];
+        if (c->net && c->hash == h && c->batch == batch && c->flags == flags) {
+            c->last_use = sn->clock;
+            *out = c->net;
+            return NAS_OK;
+        }
+        if (!c->net || (sn->cache[victim].net && c->last_use < sn->cache[victim].last_use)) victim = i;
+    }
+    sn_net *c = &sn->cache[victim];
+    nas_net_destroy(c->net);
+    memset(c, 0, sizeof *c);
+    pcg32 scratch;
+    pcg32_seed(&scratch, 0, 15);
+    nas_status s = nas_net_create(a, batch, flags, &scratch, &c->net, err);
+    if (s) return s;
+    c->hash = h, c->batch = batch, c->flags = flags, c->last_use = sn->clock;
+    *out = c->net;
+    return NAS_OK;
+}
+
+/* Maps every trainable param of net (built from a) to its master tensor and
+ * sub-shape in sn->map (param order); running statistics map to -1. */
+static nas_status map_params(nas_supernet *sn, const nas_arch *a, nas_net *net, int frozen, nas_error *err) {
+    nas_param *params;
+    int n;
+    nas_net_params(net, &params, &n);
+    if (n > sn->map_cap) {
+        sn_map *m = realloc(sn->map, (size_t)n * sizeof *m);
+        if (!m) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+        sn->map = m;
+        sn->map_cap = n;
+    }
+    part_info parts[PARTS_MAX];
+    char base[SN_KEY_MAX], key[SN_KEY_MAX + 48];
+    int cur_node = -1, np = 0;
+    for (int k = 0; k < n; k++) {
+        const char *name = params[k].name, *dot = strchr(name, '.');
+        sn->map[k].tensor = -1;
+        int node = name[0] == 'n' ? atoi(name + 1) : -1;
+        if (!dot || node < 1 || node >= a->n_nodes)
+            return NAS_FAIL(err, NAS_ERR_INTERNAL, "supernet: unexpected parameter name %s", name);
+        const char *rest = dot + 1;
+        if (strstr(rest, "running_mean") || strstr(rest, "running_var")) continue;
+        if (node != cur_node) {
+            cur_node = node;
+            np = node_parts(a, node, parts);
+            node_key(a, node, base, sizeof base);
+        }
+        int j = 0;
+        while (j < np && strcmp(parts[j].name, rest) != 0) j++;
+        if (j == np || dims_count(parts[j].dims) != params[k].n)
+            return NAS_FAIL(err, NAS_ERR_INTERNAL,
+                            "supernet: parameter %s (%zu floats) does not match the supernet's layout table", name,
+                            params[k].n);
+        join_key(key, sizeof key, base, rest);
+        int ti;
+        nas_status s = ensure_tensor(sn, key, parts[j].dims, parts[j].decay, frozen, &ti, err);
+        if (s) return s;
+        sn->map[k].tensor = ti;
+        memcpy(sn->map[k].dims, parts[j].dims, sizeof parts[j].dims);
+    }
+    return NAS_OK;
+}
+
+static void copy_in(nas_supernet *sn, nas_net *net) {
+    nas_param *params;
+    int n;
+    nas_net_params(net, &params, &n);
+    for (int k = 0; k < n; k++) {
+        const sn_map *m = &sn->map[k];
+        if (m->tensor < 0) continue;
+        const sn_tensor *t = sn->t[m->tensor];
+        nas_supernet_slice_get(t->w, t->dims, params[k].w, m->dims);
+    }
+}
+
+/* ------------------------------------------------------------- training */
+
+nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int n_archs, const float *x,
+                             const int *y, double lr, double *loss, nas_error *err) {
+    nas_status s = NAS_OK;
+    double loss_sum = 0;
+    sn->step_correct = 0;
+    for (int i = 0; i < sn->n_t; i++) sn->t[i]->touched = 0;
+    for (int p = 0; p < n_archs; p++) {
+        const nas_arch *a = archs[p];
+        nas_net *net;
+        if ((s = get_net(sn, a, sn->cfg.batch, NAS_NET_GRADS, &net, err))) return s;
+        if ((s = map_params(sn, a, net, 0, err))) return s;
+        copy_in(sn, net);
+        if ((s = nas_net_forward(net, x, 1, &sn->drop_rng, err))) return s;
+        if ((s = nas_net_backward(net, y, err))) return s;
+        loss_sum += nas_net_loss(net);
+        sn->step_correct += nas_net_correct(net);
+        nas_param *params;
+        int n;
+        nas_net_params(net, &params, &n);
+        for (int k = 0; k < n; k++) {
+            const sn_map *m = &sn->map[k];
+            if (m->tensor < 0 || !params[k].dw) continue;
+            sn_tensor *t = sn->t[m->tensor];
+            if (!t->touched) {
+                memset(t->dw, 0, t->n * sizeof *t->dw);
+                t->touched = 1;
+            }
+            nas_supernet_slice_add(t->dw, t->dims, params[k].dw, m->dims);
+        }
+    }
+    double mean = n_archs ? loss_sum / n_archs : NAN;
+    if (!isfinite(mean))
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet training diverged: loss is %g at step %llu (lower the lr?)",
+                        mean, (unsigned long long)sn->steps + 1);
+    for (int i = 0; i < sn->n_t; i++)
+        if (sn->t[i]->touched) nas_optim_step(sn->t[i]->opt, lr);
+    sn->steps++;
+    if (loss) *loss = mean;
+    return NAS_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char *dir, nas_supernet_result *res,
+                              nas_error *err) {
+    const nas_supernet_config *cfg = &sn->cfg;
+    const nas_dataset *tr = &data->train;
+    nas_status s = NAS_OK;
+    nas_batch_iter *it = NULL;
+    float *x = NULL;
+    uint8_t *y8 = NULL;
+    int *y = NULL;
+    nas_arch *rand_arch = NULL;
+    memset(res, 0, sizeof *res);
+    res->train_loss = res->train_acc = NAN;
+    res->epochs_done = sn->epoch;
+    double t0 = nas_time_now();
+
+    if (tr->c != sn->space->in_c || tr->h != sn->space->in_h || tr->w != sn->space->in_w)
+        return NAS_FAIL(err, NAS_ERR_MISMATCH, "the space %s takes %dx%dx%d images but the data set has %dx%dx%d",
+                        sn->space->name, sn->space->in_c, sn->space->in_h, sn->space->in_w, tr->c, tr->h, tr->w);
+    if (sn->space->classes < data->classes)
+        return NAS_FAIL(err, NAS_ERR_MISMATCH, "the space has %d classes but the data set has %d",
+                        sn->space->classes, data->classes);
+    if (tr->n < (size_t)cfg->batch)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "the training split has %zu images, fewer than one batch of %d", tr->n,
+                        cfg->batch);
+    size_t spe = tr->n / (size_t)cfg->batch;
+    nas_lr_schedule lr = cfg->lr;
+    if (lr.total_steps == 0) lr.total_steps = spe * (uint64_t)cfg->epochs;
+    if (lr.warmup_steps == 0 && cfg->warmup_epochs > 0) lr.warmup_steps = (uint64_t)(cfg->warmup_epochs * (double)spe);
+    if (lr.kind == NAS_LR_COSINE && lr.total_steps <= lr.warmup_steps) lr.total_steps = lr.warmup_steps + 1;
+    if (lr.kind == NAS_LR_STEP && lr.step_size == 0) lr.step_size = spe * (uint64_t)(cfg->epochs > 3 ? cfg->epochs / 3 : 1);
+    if ((s = nas_lr_schedule_check(&lr, err))) return s;
+
+    size_t img = nas_dataset_image_floats(tr);
+    x = malloc((size_t)cfg->batch * img * sizeof *x);
+    y8 = malloc((size_t)cfg->batch);
+    y = malloc((size_t)cfg->batch * sizeof *y);
+    size_t planned = spe * (size_t)(cfg->epochs > sn->epoch ? cfg->epochs - sn->epoch : 0);
+    free(sn->step_times);
+    sn->step_times = malloc((planned ? planned : 1) * sizeof *sn->step_times);
+    sn->n_step_times = 0;
+    if (!x || !y8 || !y || !sn->step_times) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for a batch of %d", cfg->batch);
+        goto fail;
+    }
+
+    for (int epoch = sn->epoch + 1; epoch <= cfg->epochs; epoch++) {
+        nas_batch_options bo;
+        nas_batch_options_default(&bo, (size_t)cfg->batch);
+        bo.drop_last = 1;
+        bo.crop_pad = cfg->augment_pad >= 0 ? cfg->augment_pad : data->augment_pad;
+        bo.hflip = cfg->augment_flip >= 0 ? cfg->augment_flip : data->augment_flip;
+        bo.seed = cfg->seed * 1000003u + (uint64_t)epoch; /* one stream per epoch: resumable */
+        if ((s = nas_batch_iter_create(tr, &bo, &it, err))) goto fail;
+        nas_progress bar;
+        if (cfg->progress) {
+            char label[32];
+            snprintf(label, sizeof label, "epoch %d/%d", epoch, cfg->epochs);
+            nas_progress_init(&bar, stderr, label, (long)spe);
+        }
+        double te = nas_time_now(), loss_sum = 0;
+        long correct = 0, seen = 0, b = 0;
+        size_t n;
+        while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
+            for (size_t i = 0; i < n; i++) y[i] = y8[i];
+            double ts = nas_time_now();
+            if (!rand_arch || b % cfg->path_steps == 0) { /* paths restart with each epoch: resumable */
+                nas_arch_destroy(rand_arch);
+                rand_arch = NULL;
+                if ((s = nas_supernet_sample(sn, &sn->sample_rng, NULL, &rand_arch, err))) goto fail;
+            }
+            const nas_arch *paths[3];
+            int np = 0;
+            if (cfg->sandwich) paths[np++] = sn->big, paths[np++] = sn->small;
+            paths[np++] = rand_arch;
+            double l;
+            if ((s = nas_supernet_step(sn, paths, np, x, y, nas_lr_at(&lr, sn->steps), &l, err))) goto fail;
+            if (sn->n_step_times < planned) sn->step_times[sn->n_step_times++] = nas_time_now() - ts;
+            loss_sum += l * (double)n;
+            correct += sn->step_correct;
+            seen += (long)n * np;
+            b++;
+            if (cfg->progress) {
+                char extra[96];
+                double dt = nas_time_now() - te;
+                snprintf(extra, sizeof extra, "loss %.4f acc %.2f%% %.2f s/step", loss_sum / ((double)b * cfg->batch),
+                         100.0 * correct / seen, dt / b);
+                nas_progress_update(&bar, b, extra);
+            }
+        }
+        nas_batch_iter_destroy(it);
+        it = NULL;
+        sn->epoch = epoch;
+        nas_supernet_report r = {.epoch = epoch, .epochs = cfg->epochs};
+        r.train_loss = loss_sum / ((double)b * cfg->batch);
+        r.train_acc = (double)correct / (double)seen;
+        r.seconds = nas_time_now() - te;
+        sn->last_loss = r.train_loss;
+        if (cfg->progress) {
+            char extra[96];
+            snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", r.train_loss, 100 * r.train_acc);
+            nas_progress_finish(&bar, extra);
+        }
+        if (dir && (s = sn_checkpoint_save(sn, dir, err))) goto fail;
+        nas_log(cfg->lg, NAS_LOG_INFO, "supernet epoch %d/%d  loss %.4f  acc %.2f%%  %.1f s%s", epoch, cfg->epochs,
+                r.train_loss, 100 * r.train_acc, r.seconds, dir ? "  (checkpoint saved)" : "");
+        res->epochs_done = epoch;
+        res->train_loss = r.train_loss;
+        res->train_acc = r.train_acc;
+        if (cfg->on_epoch && cfg->on_epoch(cfg->user, &r)) {
+            res->stopped_early = epoch < cfg->epochs;
+            break;
+        }
+    }
+    if (sn->n_step_times) {
+        qsort(sn->step_times, sn->n_step_times, sizeof *sn->step_times, cmp_double);
+        res->step_seconds = sn->step_times[sn->n_step_times / 2];
+    }
+fail:
+    res->seconds = nas_time_now() - t0;
+    nas_arch_destroy(rand_arch);
+    nas_batch_iter_destroy(it);
+    free(x);
+    free(y8);
+    free(y);
+    return s;
+}
+
+/* ------------------------------------------------------------- scoring */
+
+/* Loss (sum) and correct count of rows [0, n) of logits (batch x k); the
+ * same arithmetic as evaluator/train.c so that scores and nas_eval_run agree
+ * bit for bit. */
+static void score_rows(const float *logits, const int *labels, int n, int k, double *loss_sum, long *correct) {
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        int best = 0;
+        double mx = z[0];
+        for (int j = 1; j < k; j++)
+            if (z[j] > mx) mx = z[j], best = j;
+        double se = 0;
+        for (int j = 0; j < k; j++) se += exp((double)z[j] - mx);
+        *loss_sum += log(se) + mx - z[labels[i]];
+        *correct += best == labels[i];
+    }
+}
+
+/* BatchNorm recalibration: running mean/var become the exact averages of
+ * the batch statistics over `batches` training batches. The network updates
+ * running = 0.9 running + 0.1 batch_stat; zeroing the running values before
+ * each batch leaves 0.1 batch_stat, which is read back and averaged. */
+static nas_status recalibrate(nas_net *net, const nas_dataset *tr, const nas_supernet_score_options *opt,
+                              float *x, uint8_t *y8, nas_error *err) {
+    nas_param *params;
+    int n;
+    nas_net_params(net, &params, &n);
+    size_t total = 0;
+    for (int k = 0; k < n; k++)
+        if (strstr(params[k].name, ".running_")) total += params[k].n;
+    if (!total) return NAS_OK;
+    double *acc = calloc(total, sizeof *acc);
+    nas_batch_iter *it = NULL;
+    nas_status s = NAS_OK;
+    if (!acc) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    nas_batch_options bo;
+    nas_batch_options_default(&bo, (size_t)opt->batch);
+    bo.drop_last = 1;
+    bo.seed = opt->seed;
+    if ((s = nas_batch_iter_create(tr, &bo, &it, err))) goto fail;
+    pcg32 drop;
+    pcg32_seed(&drop, opt->seed, 16);
+    for (int b = 0; b < opt->recal_batches; b++) {
+        if (nas_batch_iter_next(it, x, y8) == 0 && nas_batch_iter_next(it, x, y8) == 0) {
+            s = NAS_FAIL(err, NAS_ERR_INVALID, "no training batch of %d for BatchNorm recalibration", opt->batch);
+            goto fail;
+        }
+        for (int k = 0; k < n; k++)
+            if (strstr(params[k].name, ".running_")) memset(params[k].w, 0, params[k].n * sizeof(float));
+        if ((s = nas_net_forward(net, x, 1, &drop, err))) goto fail;
+        size_t off = 0;
+        for (int k = 0; k < n; k++) {
+            if (!strstr(params[k].name, ".running_")) continue;
+            for (size_t i = 0; i < params[k].n; i++) acc[off + i] += (double)params[k].w[i] / 0.1;
+            off += params[k].n;
+        }
+    }
+    size_t off = 0;
+    for (int k = 0; k < n; k++) {
+        if (!strstr(params[k].name, ".running_")) continue;
+        for (size_t i = 0; i < params[k].n; i++) params[k].w[i] = (float)(acc[off + i] / opt->recal_batches);
+        off += params[k].n;
+    }
+fail:
+    nas_batch_iter_destroy(it);
+    free(acc);
+    return s;
+}
+
+static nas_status validate(nas_net *net, const nas_dataset *ds, float *x, uint8_t *y8, int *y, double *loss,
+                           double *acc, nas_error *err) {
+    int b = nas_net_batch(net), k = nas_net_classes(net);
+    size_t img = nas_dataset_image_floats(ds);
+    nas_batch_options bo;
+    nas_batch_options_default(&bo, (size_t)b);
+    bo.shuffle = 0;
+    nas_batch_iter *it = NULL;
+    nas_status s = nas_batch_iter_create(ds, &bo, &it, err);
+    if (s) return s;
+    double loss_sum = 0;
+    long correct = 0;
+    size_t n;
+    while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
+        if (n < (size_t)b) memset(x + n * img, 0, ((size_t)b - n) * img * sizeof *x);
+        for (size_t i = 0; i < (size_t)b; i++) y[i] = i < n ? y8[i] : 0;
+        if ((s = nas_net_forward(net, x, 0, NULL, err))) break;
+        score_rows(nas_net_logits(net), y, (int)n, k, &loss_sum, &correct);
+    }
+    nas_batch_iter_destroy(it);
+    if (s) return s;
+    *loss = loss_sum / (double)ds->n;
+    *acc = (double)correct / (double)ds->n;
+    return NAS_OK;
+}
+
+/* Scores arch; *net_out receives the (cached) scored network. */
+static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data *data,
+                             const nas_supernet_score_options *opt, nas_supernet_score *out, nas_net **net_out,
+                             nas_error *err) {
+    nas_supernet_score_options defaults;
+    if (!opt) {
+        nas_supernet_score_options_default(&defaults);
+        opt = &defaults;
+    }
+    memset(out, 0, sizeof *out);
+    if (opt->batch < 1 || opt->recal_batches < 1)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "scoring needs batch >= 1 and recal_batches >= 1");
+    if (a->space_hash[0] && strcmp(a->space_hash, sn->space->hash) != 0)
+        return NAS_FAIL(err, NAS_ERR_MISMATCH, "the arch comes from another space (hash %s, the supernet's space %s has %s)",
+                        a->space_hash, sn->space->name, sn->space->hash);
+    if (a->in_c != sn->space->in_c || a->in_h != sn->space->in_h || a->in_w != sn->space->in_w)
+        return NAS_FAIL(err, NAS_ERR_MISMATCH, "the arch takes %dx%dx%d images, the supernet's space %dx%dx%d",
+                        a->in_c, a->in_h, a->in_w, sn->space->in_c, sn->space->in_h, sn->space->in_w);
+    const nas_dataset *tr = &data->train, *val = &data->val;
+    if (val->n == 0) return NAS_FAIL(err, NAS_ERR_INVALID, "the data set has no validation split to score on");
+    if (opt->val_images > val->n)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "%zu validation images asked, the split has %zu", opt->val_images, val->n);
+    if (tr->c != a->in_c || tr->h != a->in_h || tr->w != a->in_w)
+        return NAS_FAIL(err, NAS_ERR_MISMATCH, "the arch takes %dx%dx%d images but the data set has %dx%dx%d",
+                        a->in_c, a->in_h, a->in_w, tr->c, tr->h, tr->w);
+    double t0 = nas_time_now();
+    nas_net *net;
+    nas_status s;
+    nas_dataset subset;
+    size_t *idx = NULL;
+    memset(&subset, 0, sizeof subset);
+    if ((s = get_net(sn, a, opt->batch, 0, &net, err))) return s;
+    if ((s = map_params(sn, a, net, 1, err))) return s;
+    copy_in(sn, net);
+    nas_net_set_weights_static(net, 1);
+    size_t img = nas_dataset_image_floats(tr);
+    float *x = malloc((size_t)opt->batch * img * sizeof *x);
+    uint8_t *y8 = malloc((size_t)opt->batch);
+    int *y = malloc((size_t)opt->batch * sizeof *y);
+    if (!x || !y8 || !y) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for a batch of %d", opt->batch);
+        goto fail;
+    }
+    if ((s = recalibrate(net, tr, opt, x, y8, err))) goto fail;
+    if (opt->val_images > 0 && opt->val_images < val->n) {
+        pcg32 pick;
+        pcg32_seed(&pick, opt->seed, 17);
+        idx = malloc(opt->val_images * sizeof *idx);
+        if (!idx) {
+            s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((s = nas_data_pick(val->y, val->n, opt->val_images, 1, &pick, idx, err))) goto fail;
+        if ((s = nas_dataset_gather(val, idx, opt->val_images, &subset, err))) goto fail;
+        val = &subset;
+    }
+    if ((s = validate(net, val, x, y8, y, &out->val_loss, &out->val_acc, err))) goto fail;
+    out->images = val->n;
+    out->seconds = nas_time_now() - t0;
+    *net_out = net;
+fail:
+    nas_dataset_deinit(&subset);
+    free(idx);
+    free(x);
+    free(y8);
+    free(y);
+    return s;
+}
+
+nas_status nas_supernet_score_arch(nas_supernet *sn, const nas_arch *a, const nas_data *data,
+                                   const nas_supernet_score_options *opt, nas_supernet_score *out, nas_error *err) {
+    nas_net *net;
+    return score_impl(sn, a, data, opt, out, &net, err);
+}
+
+nas_status nas_supernet_extract(nas_supernet *sn, const nas_arch *a, const nas_data *data,
+                                const nas_supernet_score_options *opt, const char *dir, nas_supernet_score *out,
+                                nas_error *err) {
+    nas_net *net;
+    nas_status s = score_impl(sn, a, data, opt, out, &net, err);
+    if (s) return s;
+    if ((s = nas_mkdir_p(dir, err))) return s;
+    char path[4096];
+    nas_param *params;
+    int n;
+    nas_net_params(net, &params, &n);
+    snprintf(path, sizeof path, "%s/weights.nasw", dir);
+    if ((s = nas_checkpoint_save(path, nas_arch_hash(a), params, (size_t)n, NULL, err))) return s;
+    snprintf(path, sizeof path, "%s/arch.json", dir);
+    return nas_arch_save(a, path, err);
+}

@@ -1,0 +1,505 @@
+/*
+ * cmd_supernet.c - `nas supernet train|score|rank`: train a weight-sharing
+ * supernet over a space (resumable), score candidates with inherited weights
+ * (and extract them as stand-alone arch + weights), and measure how well the
+ * supernet ranks candidates against stand-alone training (Kendall tau,
+ * Spearman rho). The supernet itself is evaluator/supernet.h.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evaluator/data.h"
+#include "evaluator/supernet.h"
+#include "evaluator/train.h"
+#include "nas/cli/cli.h"
+#include "nas/core/arch.h"
+#include "searchspace/space.h"
+
+static const char *USAGE =
+    "usage: nas supernet <train|score|rank> SPACE.nas [options]\n"
+    "\n"
+    "A weight-sharing supernet (one-shot NAS, docs/supernet.md): every point of\n"
+    "SPACE.nas inherits its weights from one set of shared tensors.\n"
+    "\n"
+    "  train SPACE.nas --out DIR [...]          train (or resume) the supernet in DIR\n"
+    "  score SPACE.nas --supernet DIR (--arch A.json | --sample N) [--extract OUT]\n"
+    "                                           validation accuracy with inherited weights\n"
+    "  rank SPACE.nas --supernet DIR [--archs N] [--train-epochs E]\n"
+    "                                           supernet ranking vs stand-alone training\n"
+    "\n"
+    "`nas supernet <subcommand> --help` describes one. Exit status: 0 success,\n"
+    "1 error, 2 usage error.\n";
+
+static const char *HELP_TRAIN =
+    "usage: nas supernet train SPACE.nas --out DIR [options]\n"
+    "\n"
+    "Trains the supernet of SPACE.nas on a proxy task: every step samples one\n"
+    "sub-network uniformly (SPOS), or with --sandwich the largest, the smallest\n"
+    "and a random one. A checkpoint (DIR/supernet.ckpt, DIR/supernet.json) is\n"
+    "written after every epoch; running the command again with the same DIR\n"
+    "resumes from the last one with the stored settings (only --epochs may raise\n"
+    "the target, --threads may change).\n"
+    "\n"
+    "  --data SPEC          fashion-mnist (default) | idx:DIR | cifar10:DIR\n"
+    "  --epochs E           epochs (default 10)\n"
+    "  --fraction F         keep this share of the training split (default 1)\n"
+    "  --val-fraction F     share of the training set held out for scoring (default 0.1)\n"
+    "  --batch B            batch size (default 64)\n"
+    "  --lr LR              base learning rate, cosine to 0 (default 0.05)\n"
+    "  --optimizer NAME     sgd (momentum 0.9, Nesterov; default) | adam | adamw\n"
+    "  --weight-decay WD    (default 5e-5)\n"
+    "  --warmup EPOCHS      linear warm-up (default 0)\n"
+    "  --sandwich           largest + smallest + random path per step\n"
+    "  --path-steps K       train each sampled path for K consecutive steps (default 1:\n"
+    "                       a new path every step, SPOS); K > 1 amortizes building\n"
+    "                       the path's network\n"
+    "  --cache-nets N       networks kept between steps (default 1; each holds its\n"
+    "                       batch's activations, up to ~1.6 GB at batch 64 in\n"
+    "                       spaces/mobilenet.nas)\n"
+    "  --seed S             init, sampling, shuffling, data split (default 0)\n"
+    "  --threads T          OpenMP threads (default: all cores)\n"
+    "  --out DIR            where the checkpoint goes (required)\n";
+
+static const char *HELP_SCORE =
+    "usage: nas supernet score SPACE.nas --supernet DIR (--arch A.json | --sample N) [options]\n"
+    "\n"
+    "Scores candidates with the supernet's weights: BatchNorm statistics are\n"
+    "recalibrated on --recal-batches training batches, then loss and accuracy\n"
+    "are measured on the validation split the supernet held out (the data set,\n"
+    "split seed and fractions are read from DIR). Never the test split.\n"
+    "\n"
+    "  --arch A.json        score this arch (a point of SPACE.nas)\n"
+    "  --sample N           score N random points (--seed picks them)\n"
+    "  --seed S             (default 0)\n"
+    "  --batch B            evaluation and recalibration batch (default 256)\n"
+    "  --recal-batches R    training batches for BatchNorm recalibration (default 10)\n"
+    "  --val-images N       score on a fixed stratified subset of N validation images\n"
+    "                       (default: the whole split; a subset is faster but noisier,\n"
+    "                       and `nas eval` then scores the whole split instead)\n"
+    "  --extract OUT        also write OUT/arch.json + OUT/weights.nasw (with --sample:\n"
+    "                       OUT/cand_000/ ...), which `nas eval --split val` scores\n"
+    "                       identically and `nas train --weights` fine-tunes\n"
+    "  --threads T          OpenMP threads\n"
+    "  --json               one JSON object per candidate on stdout\n";
+
+static const char *HELP_RANK =
+    "usage: nas supernet rank SPACE.nas --supernet DIR [options]\n"
+    "\n"
+    "Samples N distinct archs, scores each with the supernet, trains each\n"
+    "stand-alone from scratch for E epochs (nas train's defaults: SGD Nesterov,\n"
+    "lr 0.05 cosine, weight decay 5e-4) on the supernet's data and split, and\n"
+    "prints both rankings by validation accuracy with Kendall's tau-b and\n"
+    "Spearman's rho between them.\n"
+    "\n"
+    "  --archs N            candidates (default 20)\n"
+    "  --train-epochs E     stand-alone epochs per candidate (default 3)\n"
+    "  --train-batch B      stand-alone batch (default 128)\n"
+    "  --seed S             picks the candidates and seeds training (default 0)\n"
+    "  --batch B            scoring batch (default 256)\n"
+    "  --recal-batches R    (default 10)\n"
+    "  --val-images N       score on N validation images (default: all)\n"
+    "  --threads T          OpenMP threads\n"
+    "  --json               the result as one JSON object\n";
+
+enum {
+    O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH,
+    O_SEED, O_THREADS, O_OUT, O_SUPERNET, O_ARCH, O_SAMPLE, O_RECAL, O_EXTRACT, O_JSON, O_ARCHS, O_TEPOCHS,
+    O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_HELP
+};
+
+static const struct option OPTS[] = {
+    {"data", required_argument, 0, O_DATA},           {"epochs", required_argument, 0, O_EPOCHS},
+    {"fraction", required_argument, 0, O_FRACTION},   {"val-fraction", required_argument, 0, O_VALFRAC},
+    {"batch", required_argument, 0, O_BATCH},         {"lr", required_argument, 0, O_LR},
+    {"optimizer", required_argument, 0, O_OPTIMIZER}, {"weight-decay", required_argument, 0, O_WD},
+    {"warmup", required_argument, 0, O_WARMUP},       {"sandwich", no_argument, 0, O_SANDWICH},
+    {"seed", required_argument, 0, O_SEED},           {"threads", required_argument, 0, O_THREADS},
+    {"out", required_argument, 0, O_OUT},             {"supernet", required_argument, 0, O_SUPERNET},
+    {"arch", required_argument, 0, O_ARCH},           {"sample", required_argument, 0, O_SAMPLE},
+    {"recal-batches", required_argument, 0, O_RECAL}, {"extract", required_argument, 0, O_EXTRACT},
+    {"json", no_argument, 0, O_JSON},                 {"archs", required_argument, 0, O_ARCHS},
+    {"train-epochs", required_argument, 0, O_TEPOCHS}, {"train-batch", required_argument, 0, O_TBATCH},
+    {"path-steps", required_argument, 0, O_PATHSTEPS}, {"cache-nets", required_argument, 0, O_CACHENETS},
+    {"val-images", required_argument, 0, O_VALIMAGES}, {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0},
+};
+
+typedef struct sn_flags {
+    const char *space, *data, *optimizer, *out, *supernet, *arch, *extract;
+    long epochs, batch, seed, threads, sample, recal, archs, tepochs, tbatch, path_steps, cache_nets, val_images;
+    double fraction, val_fraction, lr, wd, warmup;
+    int sandwich, json, n_settings; /* n_settings: training settings given */
+} sn_flags;
+
+/* Parses argv (argv[0] = the subcommand); -1 to continue, else an exit status. */
+static int parse(const char *cmd, int argc, char **argv, const char *help, sn_flags *f) {
+    memset(f, 0, sizeof *f);
+    f->epochs = f->batch = f->seed = f->threads = f->sample = f->recal = f->archs = f->tepochs = f->tbatch = -1;
+    f->path_steps = f->cache_nets = f->val_images = -1;
+    f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = NAN;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
+        int ok = 1;
+        switch (c) {
+        case O_DATA: f->data = optarg, f->n_settings++; break;
+        case O_EPOCHS: ok = cli_parse_long(cmd, "--epochs", optarg, &f->epochs); break;
+        case O_FRACTION: ok = cli_parse_double(cmd, "--fraction", optarg, &f->fraction), f->n_settings++; break;
+        case O_VALFRAC: ok = cli_parse_double(cmd, "--val-fraction", optarg, &f->val_fraction), f->n_settings++; break;
+        case O_BATCH: ok = cli_parse_long(cmd, "--batch", optarg, &f->batch), f->n_settings++; break;
+        case O_LR: ok = cli_parse_double(cmd, "--lr", optarg, &f->lr), f->n_settings++; break;
+        case O_OPTIMIZER: f->optimizer = optarg, f->n_settings++; break;
+        case O_WD: ok = cli_parse_double(cmd, "--weight-decay", optarg, &f->wd), f->n_settings++; break;
+        case O_WARMUP: ok = cli_parse_double(cmd, "--warmup", optarg, &f->warmup), f->n_settings++; break;
+        case O_SANDWICH: f->sandwich = 1, f->n_settings++; break;
+        case O_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed), f->n_settings++; break;
+        case O_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
+        case O_OUT: f->out = optarg; break;
+        case O_SUPERNET: f->supernet = optarg; break;
+        case O_ARCH: f->arch = optarg; break;
+        case O_SAMPLE: ok = cli_parse_long(cmd, "--sample", optarg, &f->sample); break;
+        case O_RECAL: ok = cli_parse_long(cmd, "--recal-batches", optarg, &f->recal); break;
+        case O_EXTRACT: f->extract = optarg; break;
+        case O_JSON: f->json = 1; break;
+        case O_ARCHS: ok = cli_parse_long(cmd, "--archs", optarg, &f->archs); break;
+        case O_TEPOCHS: ok = cli_parse_long(cmd, "--train-epochs", optarg, &f->tepochs); break;
+        case O_TBATCH: ok = cli_parse_long(cmd, "--train-batch", optarg, &f->tbatch); break;
+        case O_PATHSTEPS: ok = cli_parse_long(cmd, "--path-steps", optarg, &f->path_steps), f->n_settings++; break;
+        case O_CACHENETS: ok = cli_parse_long(cmd, "--cache-nets", optarg, &f->cache_nets); break;
+        case O_VALIMAGES: ok = cli_parse_long(cmd, "--val-images", optarg, &f->val_images); break;
+        case 'h':
+        case O_HELP: fputs(help, stdout); return CLI_EXIT_OK;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+        if (!ok) return CLI_EXIT_USAGE;
+    }
+    if (optind >= argc) return cli_usage_error(cmd, "SPACE.nas is required");
+    f->space = argv[optind++];
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (f->epochs != -1 && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    if (f->batch != -1 && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
+    if (f->tbatch != -1 && (f->tbatch < 1 || f->tbatch > 65536))
+        return cli_usage_error(cmd, "--train-batch must be in 1..65536");
+    if (f->threads != -1 && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
+    if (f->seed < -1) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (f->sample != -1 && f->sample < 1) return cli_usage_error(cmd, "--sample must be >= 1");
+    if (f->recal != -1 && f->recal < 1) return cli_usage_error(cmd, "--recal-batches must be >= 1");
+    if (f->archs != -1 && f->archs < 2) return cli_usage_error(cmd, "--archs must be >= 2");
+    if (f->tepochs != -1 && f->tepochs < 1) return cli_usage_error(cmd, "--train-epochs must be >= 1");
+    if (f->path_steps != -1 && (f->path_steps < 1 || f->path_steps > 1000000))
+        return cli_usage_error(cmd, "--path-steps must be >= 1");
+    if (f->cache_nets != -1 && (f->cache_nets < 1 || f->cache_nets > 64))
+        return cli_usage_error(cmd, "--cache-nets must be in 1..64");
+    if (f->val_images != -1 && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
+    if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    if (!isnan(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
+    if (!isnan(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
+    if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
+        return cli_usage_error(cmd, "--fraction must be in (0, 1]");
+    if (!isnan(f->val_fraction) && !(f->val_fraction > 0 && f->val_fraction < 1))
+        return cli_usage_error(cmd, "--val-fraction must be in (0, 1)");
+    if (f->threads > 0) omp_set_num_threads((int)f->threads);
+    return -1;
+}
+
+static int compile_space(const char *path, ss_space **s) {
+    nas_error err = {0};
+    if (ss_space_compile_file(path, stderr, s, &err)) return cli_fail(&err);
+    return -1;
+}
+
+static nas_status load_data(const nas_supernet_config *cfg, nas_data **data, nas_error *err) {
+    nas_data_options opt;
+    nas_supernet_data_options(cfg, &opt);
+    return nas_data_load(cfg->data_spec, &opt, data, err);
+}
+
+static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
+    sn_flags f;
+    int rc = parse("supernet train", argc, argv, HELP_TRAIN, &f);
+    if (rc >= 0) return rc;
+    if (!f.out) return cli_usage_error("supernet train", "--out DIR is required");
+    ss_space *space = NULL;
+    if ((rc = compile_space(f.space, &space)) >= 0) return rc;
+    nas_error err = {0};
+    nas_supernet *sn = NULL;
+    nas_data *data = NULL;
+    nas_supernet_config cfg;
+    nas_supernet_config_default(&cfg);
+    cfg.lg = lg;
+    cfg.progress = lg->level <= NAS_LOG_INFO;
+    if (nas_supernet_exists(f.out)) {
+        if (nas_supernet_load(space, f.out, &cfg, &sn, &err)) goto fail;
+        if (f.n_settings)
+            NAS_WARN(lg, "%s holds a supernet: resuming it with its stored settings (the training flags are ignored)",
+                     f.out);
+        if (f.epochs > 0) nas_supernet_set_epochs(sn, (int)f.epochs);
+        const nas_supernet_config *c = nas_supernet_get_config(sn);
+        NAS_INFO(lg, "resuming %s after epoch %d of %d", f.out, nas_supernet_epoch(sn), c->epochs);
+    } else {
+        if (f.data) snprintf(cfg.data_spec, sizeof cfg.data_spec, "%s", f.data);
+        if (f.epochs > 0) cfg.epochs = (int)f.epochs;
+        if (f.batch > 0) cfg.batch = (int)f.batch;
+        if (!isnan(f.lr)) cfg.lr.base_lr = f.lr;
+        if (f.optimizer) {
+            nas_optim_kind kind;
+            if (nas_optim_kind_parse(f.optimizer, &kind, &err)) {
+                ss_space_destroy(space);
+                return cli_usage_error("supernet train", "--optimizer: %s", err.msg);
+            }
+            if (kind != cfg.optim.kind) {
+                nas_optim_config_default(&cfg.optim, kind);
+                if (kind == NAS_OPTIM_ADAM) cfg.optim.weight_decay = 5e-5;
+            }
+        }
+        if (!isnan(f.wd)) cfg.optim.weight_decay = f.wd;
+        if (!isnan(f.warmup)) cfg.warmup_epochs = f.warmup;
+        if (!isnan(f.fraction)) cfg.train_fraction = f.fraction;
+        if (!isnan(f.val_fraction)) cfg.val_fraction = f.val_fraction;
+        if (f.seed >= 0) cfg.seed = cfg.data_seed = (uint64_t)f.seed;
+        cfg.sandwich = f.sandwich;
+        if (f.path_steps > 0) cfg.path_steps = (int)f.path_steps;
+        if (f.cache_nets > 0) cfg.cache_nets = (int)f.cache_nets;
+        if (nas_supernet_create(space, &cfg, &sn, &err)) goto fail;
+    }
+    const nas_supernet_config *c = nas_supernet_get_config(sn);
+    if (load_data(c, &data, &err)) goto fail;
+    NAS_INFO(lg, "supernet of %s on %s: %zu train / %zu val images, %d epochs, batch %d, %s lr %g%s, %d threads",
+             space->name, data->name, data->train.n, data->val.n, c->epochs, c->batch, nas_optim_kind_name(c->optim.kind),
+             c->lr.base_lr, c->sandwich ? ", sandwich rule" : "", omp_get_max_threads());
+    nas_supernet_result res;
+    if (nas_supernet_train(sn, data, f.out, &res, &err)) goto fail;
+    if (isnan(res.train_loss))
+        printf("the supernet in %s is already trained to epoch %d/%d (--epochs raises the target)\n", f.out,
+               res.epochs_done, c->epochs);
+    else
+        printf("supernet trained to epoch %d/%d in %.1f s (median step %.3f s), last epoch loss %.4f acc %.2f%%\n",
+               res.epochs_done, c->epochs, res.seconds, res.step_seconds, res.train_loss, 100 * res.train_acc);
+    printf("wrote %s/supernet.ckpt, supernet.json\n", f.out);
+    nas_data_destroy(data);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(space);
+    return CLI_EXIT_OK;
+fail:
+    nas_data_destroy(data);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(space);
+    return cli_fail(&err);
+}
+
+/* Opens the space, the supernet in f->supernet and its data. -1 on success. */
+static int open_all(const char *cmd, const sn_flags *f, const nas_logger *lg, ss_space **space, nas_supernet **sn,
+                    nas_data **data) {
+    if (!f->supernet) return cli_usage_error(cmd, "--supernet DIR is required");
+    int rc = compile_space(f->space, space);
+    if (rc >= 0) return rc;
+    nas_error err = {0};
+    nas_supernet_config rt;
+    nas_supernet_config_default(&rt);
+    rt.lg = lg;
+    if (nas_supernet_load(*space, f->supernet, &rt, sn, &err) || load_data(nas_supernet_get_config(*sn), data, &err))
+        return cli_fail(&err);
+    return -1;
+}
+
+static void score_options(const sn_flags *f, nas_supernet_score_options *so) {
+    nas_supernet_score_options_default(so);
+    if (f->batch > 0) so->batch = (int)f->batch;
+    if (f->recal > 0) so->recal_batches = (int)f->recal;
+    if (f->val_images > 0) so->val_images = (size_t)f->val_images;
+}
+
+static void print_eval_hint(const char *dir, const nas_supernet_config *c, int batch) {
+    printf("  check: nas eval --arch %s/arch.json --weights %s/weights.nasw --split val --data %s "
+           "--seed %llu --val-fraction %g --fraction %g --batch %d\n",
+           dir, dir, c->data_spec, (unsigned long long)c->data_seed, c->val_fraction, c->train_fraction, batch);
+}
+
+static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
+    sn_flags f;
+    int rc = parse("supernet score", argc, argv, HELP_SCORE, &f);
+    if (rc >= 0) return rc;
+    if (!f.arch == (f.sample < 0)) return cli_usage_error("supernet score", "give exactly one of --arch or --sample");
+    ss_space *space = NULL;
+    nas_supernet *sn = NULL;
+    nas_data *data = NULL;
+    nas_arch *a = NULL;
+    nas_error err = {0};
+    if ((rc = open_all("supernet score", &f, lg, &space, &sn, &data)) >= 0) goto out;
+    nas_supernet_score_options so;
+    score_options(&f, &so);
+    const nas_supernet_config *c = nas_supernet_get_config(sn);
+    pcg32 rng;
+    pcg32_seed(&rng, f.seed > 0 ? (uint64_t)f.seed : 0, 21);
+    long n = f.arch ? 1 : f.sample;
+    for (long i = 0; i < n; i++) {
+        if (f.arch ? nas_arch_load(f.arch, &a, &err) : nas_supernet_sample(sn, &rng, NULL, &a, &err)) goto fail;
+        nas_supernet_score sc;
+        char dir[4096] = "";
+        if (f.extract) {
+            if (f.arch) snprintf(dir, sizeof dir, "%s", f.extract);
+            else snprintf(dir, sizeof dir, "%s/cand_%03ld", f.extract, i);
+            if (nas_supernet_extract(sn, a, data, &so, dir, &sc, &err)) goto fail;
+        } else if (nas_supernet_score_arch(sn, a, data, &so, &sc, &err)) {
+            goto fail;
+        }
+        if (f.json) {
+            printf("{\"index\": %ld, \"arch_hash\": \"%016llx\", \"val_loss\": %.6f, \"val_accuracy\": %.6f, "
+                   "\"images\": %zu, \"seconds\": %.3f, \"point\": %s%s%s%s}\n",
+                   i, (unsigned long long)nas_arch_hash(a), sc.val_loss, sc.val_acc, sc.images, sc.seconds,
+                   a->point_json ? a->point_json : "null", dir[0] ? ", \"extracted\": \"" : "", dir,
+                   dir[0] ? "\"" : "");
+        } else {
+            printf("candidate %ld (arch %016llx): val accuracy %.2f%%, loss %.4f on %zu images (%.2f s)\n", i,
+                   (unsigned long long)nas_arch_hash(a), 100 * sc.val_acc, sc.val_loss, sc.images, sc.seconds);
+            if (dir[0]) {
+                printf("  wrote %s/arch.json, weights.nasw\n", dir);
+                print_eval_hint(dir, c, so.batch);
+            }
+        }
+        fflush(stdout);
+        nas_arch_destroy(a);
+        a = NULL;
+    }
+    rc = CLI_EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(&err);
+out:
+    nas_arch_destroy(a);
+    nas_data_destroy(data);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(space);
+    return rc;
+}
+
+/* Ranks (1 = best) of v descending, ties averaged. */
+static void rank_desc(const double *v, double *r, int n) {
+    for (int i = 0; i < n; i++) {
+        int more = 0, eq = 0;
+        for (int j = 0; j < n; j++) more += v[j] > v[i], eq += v[j] == v[i];
+        r[i] = more + (eq + 1) / 2.0;
+    }
+}
+
+static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
+    sn_flags f;
+    int rc = parse("supernet rank", argc, argv, HELP_RANK, &f);
+    if (rc >= 0) return rc;
+    ss_space *space = NULL;
+    nas_supernet *sn = NULL;
+    nas_data *data = NULL;
+    nas_error err = {0};
+    int n = f.archs > 0 ? (int)f.archs : 20;
+    nas_arch **archs = calloc((size_t)n, sizeof *archs);
+    double *sacc = calloc((size_t)n, sizeof *sacc), *sloss = calloc((size_t)n, sizeof *sloss),
+           *tacc = calloc((size_t)n, sizeof *tacc), *nloss = calloc((size_t)n, sizeof *nloss),
+           *r1 = calloc((size_t)n, sizeof *r1), *r2 = calloc((size_t)n, sizeof *r2);
+    uint64_t *seen = calloc((size_t)n, sizeof *seen);
+    if (!archs || !sacc || !sloss || !tacc || !nloss || !r1 || !r2 || !seen) {
+        NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = open_all("supernet rank", &f, lg, &space, &sn, &data)) >= 0) goto out;
+    nas_supernet_score_options so;
+    score_options(&f, &so);
+    pcg32 rng;
+    pcg32_seed(&rng, f.seed > 0 ? (uint64_t)f.seed : 0, 22);
+    for (int i = 0, tries = 0; i < n; tries++) {
+        if (tries > 100 * n) {
+            NAS_FAIL(&err, NAS_ERR_EXHAUSTED, "the space has fewer than %d distinct networks", n);
+            goto fail;
+        }
+        nas_arch *a;
+        if (nas_supernet_sample(sn, &rng, NULL, &a, &err)) goto fail;
+        uint64_t h = nas_arch_hash(a);
+        int dup = 0;
+        for (int j = 0; j < i; j++) dup |= seen[j] == h;
+        if (dup) {
+            nas_arch_destroy(a);
+            continue;
+        }
+        seen[i] = h;
+        archs[i++] = a;
+    }
+    double t0 = nas_time_now();
+    for (int i = 0; i < n; i++) {
+        nas_supernet_score sc;
+        if (nas_supernet_score_arch(sn, archs[i], data, &so, &sc, &err)) goto fail;
+        sacc[i] = sc.val_acc;
+        sloss[i] = sc.val_loss;
+        NAS_INFO(lg, "scored %d/%d: supernet val accuracy %.2f%% (%.2f s)", i + 1, n, 100 * sc.val_acc, sc.seconds);
+    }
+    double score_time = nas_time_now() - t0;
+    t0 = nas_time_now();
+    for (int i = 0; i < n; i++) {
+        nas_train_config tc;
+        nas_train_config_default(&tc);
+        tc.epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
+        if (f.tbatch > 0) tc.batch = (int)f.tbatch;
+        tc.eval_test = 0;
+        tc.seed = f.seed > 0 ? (uint64_t)f.seed : 0;
+        nas_train_result tr;
+        if (nas_train_run(archs[i], data, &tc, NULL, &tr, &err)) goto fail;
+        tacc[i] = tr.val_acc;
+        nloss[i] = -sloss[i];
+        NAS_INFO(lg, "trained %d/%d: stand-alone val accuracy %.2f%% (supernet %.2f%%, %.0f s)", i + 1, n,
+                 100 * tr.val_acc, 100 * sacc[i], tr.seconds);
+    }
+    double train_time = nas_time_now() - t0;
+    double tau = nas_supernet_kendall_tau(sacc, tacc, n), rho = nas_supernet_spearman_rho(sacc, tacc, n);
+    double tau_loss = nas_supernet_kendall_tau(nloss, tacc, n);
+    rank_desc(sacc, r1, n);
+    rank_desc(tacc, r2, n);
+    if (f.json) {
+        printf("{\"archs\": %d, \"kendall_tau\": %.6f, \"spearman_rho\": %.6f, \"kendall_tau_loss\": %.6f, "
+               "\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"candidates\": [",
+               n, tau, rho, tau_loss, score_time, train_time);
+        for (int i = 0; i < n; i++)
+            printf("%s{\"arch_hash\": \"%016llx\", \"supernet_val_accuracy\": %.6f, \"supernet_val_loss\": %.6f, "
+                   "\"standalone_val_accuracy\": %.6f, \"point\": %s}",
+                   i ? ", " : "", (unsigned long long)seen[i], sacc[i], sloss[i], tacc[i],
+                   archs[i]->point_json ? archs[i]->point_json : "null");
+        printf("]}\n");
+    } else {
+        printf("  #  arch              supernet acc  rank   stand-alone acc  rank\n");
+        for (int i = 0; i < n; i++)
+            printf("%3d  %016llx   %9.2f%%  %5.1f   %13.2f%%  %5.1f\n", i, (unsigned long long)seen[i], 100 * sacc[i],
+                   r1[i], 100 * tacc[i], r2[i]);
+        printf("Kendall tau %.3f, Spearman rho %.3f over %d archs (tau with -val loss as the score: %.3f)\n", tau, rho,
+               n, tau_loss);
+        printf("scoring %.1f s (%.2f s per arch), stand-alone training %.1f s\n", score_time, score_time / n,
+               train_time);
+    }
+    rc = CLI_EXIT_OK;
+    goto out;
+fail:
+    rc = cli_fail(&err);
+out:
+    for (int i = 0; archs && i < n; i++) nas_arch_destroy(archs[i]);
+    free(archs);
+    free(sacc), free(sloss), free(tacc), free(nloss), free(r1), free(r2), free(seen);
+    nas_data_destroy(data);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(space);
+    return rc;
+}
+
+int cmd_supernet(int argc, char **argv, const nas_logger *lg) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "train")) return sn_cmd_train(argc - 1, argv + 1, lg);
+    if (!strcmp(argv[1], "score")) return sn_cmd_score(argc - 1, argv + 1, lg);
+    if (!strcmp(argv[1], "rank")) return sn_cmd_rank(argc - 1, argv + 1, lg);
+    fprintf(stderr, "nas supernet: unknown subcommand '%s'\n", argv[1]);
+    fputs(USAGE, stderr);
+    return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,772 @@
+/*
+ * test_latency.c - the oneDNN inference engine (evaluator/latency.h) against
+ * a naive C reference forward pass written here from the op semantics of
+ * nas/core/arch.h, on small archs that together use every op, at batch 1 and
+ * 3, and against the training network's inference pass (models/network.h)
+ * with the same weights; plus timing sanity, LUT keys, prediction, save/load, the missing-entry
+ * error and the other-machine warning, and `nas latency` exit statuses.
+ *
+ * Tolerance (both): max |engine - reference| <= 1e-4 * (1 + max |reference|) over
+ * the logits (float32 with BN folded into the weights, so rounding differs).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "evaluator/latency.h"
+#include "models/network.h"
+#include "nas/core/arch.h"
+#include "nas/core/fileio.h"
+#include "test.h"
+
+static nas_error err;
+
+/* ---- reference forward (NCHW, float, no tricks) ---- */
+
+typedef struct ref_ctx {
+    const nas_param *p;
+    int np;
+    int batch;
+} ref_ctx;
+
+static const float *P(const ref_ctx *r, int node, const char *part, const char *name) {
+    char full[NAS_PARAM_NAME_MAX];
+    snprintf(full, sizeof full, "n%d.%s.%s", node, part, name);
+    for (int i = 0; i < r->np; i++)
+        if (!strcmp(r->p[i].name, full)) return r->p[i].w;
+    fprintf(stderr, "reference: missing %s\n", full);
+    abort();
+}
+
+/* x: N x ic x h x w -> y: N x oc x oh x ow; w: oc x ic/g x k x k. */
+static float *ref_conv(const float *x, int n, int ic, int h, int w, const float *wt, const float *b,
+                       int oc, int k, int s, int pad, int dil, int g, int *oh, int *ow) {
+    *oh = (h + 2 * pad - dil * (k - 1) - 1) / s + 1;
+    *ow = (w + 2 * pad - dil * (k - 1) - 1) / s + 1;
+    int icg = ic / g, ocg = oc / g;
+    float *y = calloc((size_t)n * oc * *oh * *ow, sizeof *y);
+    for (int b0 = 0; b0 < n; b0++)
+        for (int o = 0; o < oc; o++)
+            for (int yy = 0; yy < *oh; yy++)
+                for (int xx = 0; xx < *ow; xx++) {
+                    double acc = b ? b[o] : 0.0;
+                    int grp = o / ocg;
+                    for (int c = 0; c < icg; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = yy * s - pad + ky * dil, ix = xx * s - pad + kx * dil;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                acc += (double)x[(((size_t)b0 * ic + grp * icg + c) * h + iy) * w + ix] *
+                                       wt[(((size_t)o * icg + c) * k + ky) * k + kx];
+                            }
+                    y[(((size_t)b0 * oc + o) * *oh + yy) * *ow + xx] = (float)acc;
+                }
+    return y;
+}
+
+static void ref_bn(float *x, int n, int c, int hw, const ref_ctx *r, int node, const char *part) {
+    const float *g = P(r, node, part, "weight"), *b = P(r, node, part, "bias");
+    const float *m = P(r, node, part, "running_mean"), *v = P(r, node, part, "running_var");
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (int j = 0; j < hw; j++) {
+                float *p = &x[((size_t)i * c + ch) * hw + j];
+                *p = (float)((*p - m[ch]) / sqrt(v[ch] + 1e-5) * g[ch] + b[ch]);
+            }
+}
+
+static void ref_act(float *x, size_t n, nas_op op) {
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (op == NAS_OP_RELU) v = v > 0 ? v : 0;
+        else if (op == NAS_OP_RELU6) v = v < 0 ? 0 : v > 6 ? 6 : v;
+        else if (op == NAS_OP_HSWISH) v = v * fmin(fmax(v + 3, 0), 6) / 6;
+        else if (op == NAS_OP_SIGMOID) v = 1 / (1 + exp(-v));
+        x[i] = (float)v;
+    }
+}
+
+/* max or average (padding excluded) pooling */
+static float *ref_pool(const float *x, int n, int c, int h, int w, int k, int s, int pad, int is_max,
+                       int *oh, int *ow) {
+    *oh = (h + 2 * pad - k) / s + 1;
+    *ow = (w + 2 * pad - k) / s + 1;
+    float *y = malloc((size_t)n * c * *oh * *ow * sizeof *y);
+    for (int i = 0; i < n * c; i++)
+        for (int yy = 0; yy < *oh; yy++)
+            for (int xx = 0; xx < *ow; xx++) {
+                double acc = is_max ? -INFINITY : 0;
+                int cnt = 0;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        int iy = yy * s - pad + ky, ix = xx * s - pad + kx;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                        double v = x[((size_t)i * h + iy) * w + ix];
+                        acc = is_max ? fmax(acc, v) : acc + v;
+                        cnt++;
+                    }
+                y[((size_t)i * *oh + yy) * *ow + xx] = (float)(is_max ? acc : acc / cnt);
+            }
+    return y;
+}
+
+static float *ref_fc(const float *x, int n, int fan, const float *w, const float *b, int out) {
+    float *y = malloc((size_t)n * out * sizeof *y);
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) {
+            double acc = b ? b[o] : 0;
+            for (int j = 0; j < fan; j++) acc += (double)x[(size_t)i * fan + j] * w[(size_t)o * fan + j];
+            y[(size_t)i * out + o] = (float)acc;
+        }
+    return y;
+}
+
+static float *ref_mbconv(const ref_ctx *r, int node, const nas_node *nd, const float *x, int ic, int h,
+                         int w) {
+    int n = r->batch, mid = ic * nd->expand, k = nd->kernel, oh, ow, th = h, tw = w;
+    float *t = NULL, *d, *y;
+    if (nd->expand > 1) {
+        t = ref_conv(x, n, ic, h, w, P(r, node, "expand", "weight"), NULL, mid, 1, 1, 0, 1, 1, &th, &tw);
+        ref_bn(t, n, mid, h * w, r, node, "expand_bn");
+        ref_act(t, (size_t)n * mid * h * w, nd->act);
+    }
+    d = ref_conv(t ? t : x, n, mid, h, w, P(r, node, "dw", "weight"), NULL, mid, k, nd->stride, k / 2,
+                 1, mid, &oh, &ow);
+    free(t);
+    ref_bn(d, n, mid, oh * ow, r, node, "dw_bn");
+    ref_act(d, (size_t)n * mid * oh * ow, nd->act);
+    if (nd->se) {
+        int rr = mid / 4 > 1 ? mid / 4 : 1;
+        float *pooled = calloc((size_t)n * mid, sizeof *pooled);
+        for (int i = 0; i < n * mid; i++) {
+            double s = 0;
+            for (int j = 0; j < oh * ow; j++) s += d[(size_t)i * oh * ow + j];
+            pooled[i] = (float)(s / (oh * ow));
+        }
+        float *f1 = ref_fc(pooled, n, mid, P(r, node, "se_reduce", "weight"), P(r, node, "se_reduce", "bias"), rr);
+        ref_act(f1, (size_t)n * rr, NAS_OP_RELU);
+        float *f2 = ref_fc(f1, n, rr, P(r, node, "se_expand", "weight"), P(r, node, "se_expand", "bias"), mid);
+        ref_act(f2, (size_t)n * mid, NAS_OP_SIGMOID);
+        for (int i = 0; i < n * mid; i++)
+            for (int j = 0; j < oh * ow; j++) d[(size_t)i * oh * ow + j] *= f2[i];
+        free(pooled);
+        free(f1);
+        free(f2);
+    }
+    y = ref_conv(d, n, mid, oh, ow, P(r, node, "project", "weight"), NULL, nd->out, 1, 1, 0, 1, 1, &th, &tw);
+    free(d);
+    ref_bn(y, n, nd->out, oh * ow, r, node, "project_bn");
+    if (nd->stride == 1 && ic == nd->out)
+        for (size_t i = 0; i < (size_t)n * nd->out * oh * ow; i++) y[i] += x[i];
+    return y;
+}
+
+static float *ref_resblock(const ref_ctx *r, int node, const nas_node *nd, const float *x, int ic,
+                           int h, int w) {
+    int n = r->batch, oc = nd->out, k = nd->kernel, oh, ow, t1, t2;
+    float *a = ref_conv(x, n, ic, h, w, P(r, node, "conv1", "weight"), NULL, oc, k, nd->stride, k / 2,
+                        1, 1, &oh, &ow);
+    ref_bn(a, n, oc, oh * ow, r, node, "bn1");
+    ref_act(a, (size_t)n * oc * oh * ow, nd->act);
+    float *b = ref_conv(a, n, oc, oh, ow, P(r, node, "conv2", "weight"), NULL, oc, k, 1, k / 2, 1, 1, &t1, &t2);
+    free(a);
+    ref_bn(b, n, oc, oh * ow, r, node, "bn2");
+    size_t m = (size_t)n * oc * oh * ow;
+    if (nd->stride != 1 || ic != oc) {
+        float *s = ref_conv(x, n, ic, h, w, P(r, node, "shortcut", "weight"), NULL, oc, 1, nd->stride,
+                            0, 1, 1, &t1, &t2);
+        ref_bn(s, n, oc, oh * ow, r, node, "shortcut_bn");
+        for (size_t i = 0; i < m; i++) b[i] += s[i];
+        free(s);
+    } else {
+        for (size_t i = 0; i < m; i++) b[i] += x[i];
+    }
+    ref_act(b, m, nd->act);
+    return b;
+}
+
+/* Reference logits (batch x classes), malloc'd. */
+static float *ref_forward(const nas_arch *a, const nas_param *p, int np, int batch, const float *in) {
+    ref_ctx r = {p, np, batch};
+    int nn = a->n_nodes;
+    float **v = calloc((size_t)nn, sizeof *v);
+    size_t in_n = (size_t)batch * a->in_c * a->in_h * a->in_w;
+    v[0] = malloc(in_n * sizeof *v[0]);
+    memcpy(v[0], in, in_n * sizeof *v[0]);
+    for (int i = 1; i < nn; i++) {
+        const nas_node *nd = &a->nodes[i];
+        const nas_node *x = &a->nodes[nd->inputs[0]];
+        const float *xi = v[nd->inputs[0]];
+        size_t out_n = (size_t)batch * nd->c * nd->h * nd->w;
+        int oh, ow;
+        switch (nd->op) {
+        case NAS_OP_CONV:
+            v[i] = ref_conv(xi, batch, x->c, x->h, x->w, P(&r, i, "conv", "weight"),
+                            nd->bias ? P(&r, i, "conv", "bias") : NULL, nd->out, nd->kernel, nd->stride,
+                            nd->pad, nd->dilation, nd->groups, &oh, &ow);
+            break;
+        case NAS_OP_BN:
+            v[i] = malloc(out_n * sizeof(float));
+            memcpy(v[i], xi, out_n * sizeof(float));
+            ref_bn(v[i], batch, nd->c, nd->h * nd->w, &r, i, "bn");
+            break;
+        case NAS_OP_RELU:
+        case NAS_OP_RELU6:
+        case NAS_OP_HSWISH:
+        case NAS_OP_SIGMOID:
+            v[i] = malloc(out_n * sizeof(float));
+            memcpy(v[i], xi, out_n * sizeof(float));
+            ref_act(v[i], out_n, nd->op);
+            break;
+        case NAS_OP_MBCONV: v[i] = ref_mbconv(&r, i, nd, xi, x->c, x->h, x->w); break;
+        case NAS_OP_RESBLOCK: v[i] = ref_resblock(&r, i, nd, xi, x->c, x->h, x->w); break;
+        case NAS_OP_MAXPOOL:
+        case NAS_OP_AVGPOOL:
+            v[i] = ref_pool(xi, batch, x->c, x->h, x->w, nd->kernel, nd->stride, nd->pad,
+                            nd->op == NAS_OP_MAXPOOL, &oh, &ow);
+            break;
+        case NAS_OP_GAP:
+            v[i] = malloc(out_n * sizeof(float));
+            for (size_t q = 0; q < out_n; q++) {
+                double s = 0;
+                for (int j = 0; j < x->h * x->w; j++) s += xi[q * (size_t)(x->h * x->w) + (size_t)j];
+                v[i][q] = (float)(s / (x->h * x->w));
+            }
+            break;
+        case NAS_OP_FC:
+            v[i] = ref_fc(xi, batch, x->c * x->h * x->w, P(&r, i, "fc", "weight"),
+                          nd->bias ? P(&r, i, "fc", "bias") : NULL, nd->out);
+            break;
+        case NAS_OP_ZERO: v[i] = calloc(out_n, sizeof(float)); break;
+        case NAS_OP_ADD:
+            v[i] = calloc(out_n, sizeof(float));
+            for (int j = 0; j < nd->n_inputs; j++)
+                for (size_t q = 0; q < out_n; q++) v[i][q] += v[nd->inputs[j]][q];
+            break;
+        case NAS_OP_CONCAT: {
+            v[i] = malloc(out_n * sizeof(float));
+            size_t hw = (size_t)nd->h * nd->w, off = 0;
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < nd->n_inputs; j++) {
+                    size_t c = (size_t)a->nodes[nd->inputs[j]].c * hw;
+                    memcpy(v[i] + off, v[nd->inputs[j]] + b * c, c * sizeof(float));
+                    off += c;
+                }
+            break;
+        }
+        default: /* flatten, identity, dropout: same values */
+            v[i] = malloc(out_n * sizeof(float));
+            memcpy(v[i], xi, out_n * sizeof(float));
+            break;
+        }
+    }
+    float *out = v[nn - 1];
+    for (int i = 0; i < nn - 1; i++) free(v[i]);
+    free(v);
+    return out;
+}
+
+/* ---- arch builders ---- */
+
+static int chain(nas_arch *a, nas_node n, int from) {
+    int i = nas_arch_chain(a, n, from, &err);
+    if (i < 0) TEST_FAIL_("nas_arch_chain(%s): %s", nas_op_name(n.op), err.msg);
+    return i;
+}
+
+static nas_node mk(nas_op op, int out, int k, int s) {
+    nas_node n = nas_node_make(op);
+    n.out = out;
+    n.kernel = k;
+    n.stride = s;
+    return n;
+}
+
+/* conv (groups, stride, dilation, bias) + bn + relu6, depthwise + hswish, pools,
+ * standalone bn and sigmoid, flatten, fc + relu, dropout, fc */
+static nas_arch *arch_plain(void) {
+    nas_arch *a = nas_arch_create(4, 13, 13, 7);
+    nas_node c = mk(NAS_OP_CONV, 8, 3, 2);
+    c.groups = 2;
+    c.dilation = 2;
+    c.bias = 1;
+    int x = chain(a, c, 0);
+    x = chain(a, nas_node_make(NAS_OP_BN), x);
+    x = chain(a, nas_node_make(NAS_OP_RELU6), x);
+    c = mk(NAS_OP_CONV, 8, 3, 1);
+    c.groups = 8;
+    x = chain(a, c, x);
+    x = chain(a, nas_node_make(NAS_OP_HSWISH), x);
+    nas_node p = mk(NAS_OP_MAXPOOL, 0, 3, 1);
+    p.pad = 1;
+    x = chain(a, p, x);
+    p = mk(NAS_OP_AVGPOOL, 0, 3, 2);
+    p.pad = 1;
+    x = chain(a, p, x);
+    x = chain(a, nas_node_make(NAS_OP_BN), x);
+    x = chain(a, nas_node_make(NAS_OP_SIGMOID), x);
+    x = chain(a, nas_node_make(NAS_OP_FLATTEN), x);
+    nas_node f = mk(NAS_OP_FC, 16, 0, 1);
+    f.bias = 1;
+    x = chain(a, f, x);
+    x = chain(a, nas_node_make(NAS_OP_RELU), x);
+    x = chain(a, nas_node_make(NAS_OP_DROPOUT), x);
+    chain(a, mk(NAS_OP_FC, 7, 0, 1), x);
+    return a;
+}
+
+/* mbconv with and without expand / SE / residual, resblocks, gap, fc */
+static nas_arch *arch_blocks(void) {
+    nas_arch *a = nas_arch_create(3, 16, 16, 10);
+    int x = chain(a, mk(NAS_OP_CONV, 16, 3, 1), 0);
+    nas_node m = mk(NAS_OP_MBCONV, 16, 3, 1);
+    m.expand = 6;
+    m.se = 1;
+    m.act = NAS_OP_RELU6;
+    x = chain(a, m, x);
+    m = mk(NAS_OP_MBCONV, 24, 5, 2);
+    m.act = NAS_OP_HSWISH;
+    x = chain(a, m, x);
+    m = mk(NAS_OP_MBCONV, 24, 3, 1);
+    m.se = 1;
+    m.act = NAS_OP_RELU;
+    x = chain(a, m, x);
+    x = chain(a, mk(NAS_OP_RESBLOCK, 32, 3, 2), x);
+    x = chain(a, mk(NAS_OP_RESBLOCK, 32, 3, 1), x);
+    x = chain(a, nas_node_make(NAS_OP_GAP), x);
+    nas_node f = mk(NAS_OP_FC, 10, 0, 1);
+    f.bias = 1;
+    chain(a, f, x);
+    return a;
+}
+
+/* a cell: identity, zero, conv, avgpool edges, a 3-input add, concat, zero with stride */
+static nas_arch *arch_cell(void) {
+    nas_arch *a = nas_arch_create(3, 12, 12, 5);
+    int s = chain(a, mk(NAS_OP_CONV, 8, 3, 1), 0);
+    s = chain(a, nas_node_make(NAS_OP_BN), s);
+    int e1 = chain(a, nas_node_make(NAS_OP_IDENTITY), s);
+    int e2 = chain(a, nas_node_make(NAS_OP_ZERO), s);
+    int e3 = chain(a, nas_node_make(NAS_OP_RELU), s);
+    e3 = chain(a, mk(NAS_OP_CONV, 8, 1, 1), e3);
+    nas_node p = mk(NAS_OP_AVGPOOL, 0, 3, 1);
+    p.pad = 1;
+    int e4 = chain(a, p, s);
+    nas_node add = nas_node_make(NAS_OP_ADD);
+    add.n_inputs = 3;
+    add.inputs[0] = e1;
+    add.inputs[1] = e2;
+    add.inputs[2] = e3;
+    int n1 = 0, n2 = 0, n3 = 0;
+    ASSERT_OK(nas_arch_add(a, &add, &n1, &err), &err);
+    nas_node cat = nas_node_make(NAS_OP_CONCAT);
+    cat.n_inputs = 2;
+    cat.inputs[0] = n1;
+    cat.inputs[1] = e4;
+    ASSERT_OK(nas_arch_add(a, &cat, &n2, &err), &err);
+    int z = chain(a, mk(NAS_OP_ZERO, 0, 0, 2), n2);
+    int c2 = chain(a, mk(NAS_OP_CONV, 16, 3, 2), n2);
+    add.n_inputs = 2;
+    add.inputs[0] = z;
+    add.inputs[1] = c2;
+    ASSERT_OK(nas_arch_add(a, &add, &n3, &err), &err);
+    int g = chain(a, nas_node_make(NAS_OP_GAP), n3);
+    chain(a, mk(NAS_OP_FC, 5, 0, 1), g);
+    return a;
+}
+
+/* Engine vs reference at `batch`; returns the max |diff| relative bound check. */
+static void check_engine(nas_arch *a, int batch) {
+    ASSERT_OK(nas_arch_check(a, &err), &err);
+    pcg32 rng;
+    pcg32_seed(&rng, 42, 1);
+    nas_param *p = NULL;
+    int np = 0;
+    ASSERT_OK(nas_engine_params_create(a, &rng, &p, &np, &err), &err);
+    size_t in_n = (size_t)batch * a->in_c * a->in_h * a->in_w, out_n = (size_t)batch * a->classes;
+    float *in = malloc(in_n * sizeof *in), *out = malloc(out_n * sizeof *out);
+    for (size_t i = 0; i < in_n; i++) in[i] = (float)(2 * pcg32_double(&rng) - 1);
+    nas_engine *e = NULL;
+    nas_status st = nas_engine_create(a, batch, p, np, &e, &err);
+    if (st != NAS_OK) {
+        free(in);
+        free(out);
+        nas_engine_params_destroy(p, np);
+        TEST_FAIL_("nas_engine_create: %s", err.msg);
+    }
+    st = nas_engine_run(e, in, out, &err);
+    float *ref = ref_forward(a, p, np, batch, in);
+    double maxd = 0, maxr = 0;
+    for (size_t i = 0; i < out_n; i++) {
+        maxd = fmax(maxd, fabs((double)out[i] - ref[i]));
+        maxr = fmax(maxr, fabs((double)ref[i]));
+    }
+    int prims = 0, reorders = 0;
+    nas_engine_stats(e, &prims, &reorders, NULL);
+    printf("     batch %d: %d primitives, %d reorders, max |diff| %.3g, max |ref| %.3g\n", batch, prims,
+           reorders, maxd, maxr);
+    nas_engine_destroy(e);
+    nas_engine_params_destroy(p, np);
+    free(in);
+    free(out);
+    free(ref);
+    ASSERT_OK(st, &err);
+    ASSERT_TRUE(maxr > 1e-3); /* the test is not comparing zeros */
+    ASSERT_LE(maxd, 1e-4 * (1 + maxr));
+}
+
+static void test_engine_plain(void) {
+    nas_arch *a = arch_plain();
+    check_engine(a, 1);
+    check_engine(a, 3);
+    nas_arch_destroy(a);
+}
+
+static void test_engine_blocks(void) {
+    nas_arch *a = arch_blocks();
+    check_engine(a, 1);
+    check_engine(a, 3);
+    nas_arch_destroy(a);
+}
+
+static void test_engine_cell(void) {
+    nas_arch *a = arch_cell();
+    check_engine(a, 1);
+    check_engine(a, 2);
+    nas_arch_destroy(a);
+}
+
+/* The reference must notice a wrong weight (so the comparison can fail). */
+static void test_reference_detects_difference(void) {
+    nas_arch *a = arch_blocks();
+    pcg32 rng;
+    pcg32_seed(&rng, 42, 1);
+    nas_param *p = NULL;
+    int np = 0;
+    ASSERT_OK(nas_engine_params_create(a, &rng, &p, &np, &err), &err);
+    size_t in_n = (size_t)a->in_c * a->in_h * a->in_w;
+    float *in = calloc(in_n, sizeof *in), out[10];
+    for (size_t i = 0; i < in_n; i++) in[i] = (float)(i % 7) * 0.1f;
+    nas_engine *e = NULL;
+    ASSERT_OK(nas_engine_create(a, 1, p, np, &e, &err), &err);
+    ASSERT_OK(nas_engine_run(e, in, out, &err), &err);
+    p[3].w[0] += 0.5f; /* after the engine copied its weights */
+    float *ref = ref_forward(a, p, np, 1, in);
+    double maxd = 0;
+    for (int i = 0; i < 10; i++) maxd = fmax(maxd, fabs((double)out[i] - ref[i]));
+    nas_engine_destroy(e);
+    nas_engine_params_destroy(p, np);
+    nas_arch_destroy(a);
+    free(in);
+    free(ref);
+    ASSERT_TRUE(maxd > 1e-3);
+}
+
+/* The engine against the training network's inference pass (models/network.h)
+ * with the same weights, copied by name: every tensor of the net must have a
+ * counterpart of the same size among the engine's and the other way round. */
+static void check_against_net(nas_arch *a, int batch) {
+    pcg32 rng;
+    pcg32_seed(&rng, 7, 3);
+    nas_net *net = NULL;
+    nas_param *np_ = NULL, *ep = NULL;
+    int nn = 0, ne = 0;
+    ASSERT_OK(nas_net_create(a, batch, 0, &rng, &net, &err), &err);
+    nas_net_params(net, &np_, &nn);
+    ASSERT_OK(nas_engine_params_create(a, &rng, &ep, &ne, &err), &err);
+    int matched = 0;
+    for (int i = 0; i < nn; i++)
+        for (int j = 0; j < ne; j++)
+            if (!strcmp(np_[i].name, ep[j].name)) {
+                if (np_[i].n != ep[j].n) TEST_FAIL_("%s: net %zu values, engine %zu", ep[j].name, np_[i].n, ep[j].n);
+                memcpy(np_[i].w, ep[j].w, ep[j].n * sizeof(float));
+                matched++;
+            }
+    if (matched != nn || matched != ne) TEST_FAIL_("names: net %d, engine %d, matched %d", nn, ne, matched);
+    size_t in_n = (size_t)batch * a->in_c * a->in_h * a->in_w, out_n = (size_t)batch * a->classes;
+    float *in = malloc(in_n * sizeof *in), *out = malloc(out_n * sizeof *out);
+    for (size_t i = 0; i < in_n; i++) in[i] = (float)(2 * pcg32_double(&rng) - 1);
+    nas_engine *e = NULL;
+    nas_status st = nas_net_forward(net, in, 0, NULL, &err);
+    if (st == NAS_OK) st = nas_engine_create(a, batch, ep, ne, &e, &err);
+    if (st == NAS_OK) st = nas_engine_run(e, in, out, &err);
+    double maxd = 0, maxr = 0;
+    const float *logits = nas_net_logits(net);
+    for (size_t i = 0; st == NAS_OK && i < out_n; i++) {
+        maxd = fmax(maxd, fabs((double)out[i] - logits[i]));
+        maxr = fmax(maxr, fabs((double)logits[i]));
+    }
+    printf("     vs network, batch %d: max |diff| %.3g, max |logit| %.3g\n", batch, maxd, maxr);
+    nas_engine_destroy(e);
+    nas_engine_params_destroy(ep, ne);
+    nas_net_destroy(net);
+    free(in);
+    free(out);
+    ASSERT_OK(st, &err);
+    ASSERT_TRUE(maxr > 1e-3);
+    ASSERT_LE(maxd, 1e-4 * (1 + maxr));
+}
+
+static void test_engine_matches_network(void) {
+    nas_arch *(*make[])(void) = {arch_plain, arch_blocks, arch_cell};
+    for (int i = 0; i < 3; i++) {
+        nas_arch *a = make[i]();
+        check_against_net(a, 2);
+        nas_arch_destroy(a);
+    }
+}
+
+static void test_engine_errors(void) {
+    nas_arch *a = arch_plain();
+    pcg32 rng;
+    pcg32_seed(&rng, 1, 1);
+    nas_param *p = NULL;
+    int np = 0;
+    nas_engine *e = NULL;
+    ASSERT_OK(nas_engine_params_create(a, &rng, &p, &np, &err), &err);
+    ASSERT_EQ_INT(nas_engine_create(a, 1, p, np - 1, &e, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "missing weight n");
+    p[0].n--;
+    ASSERT_EQ_INT(nas_engine_create(a, 1, p, np, &e, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, p[0].name);
+    p[0].n++;
+    ASSERT_EQ_INT(nas_engine_create(a, 0, p, np, &e, &err), NAS_ERR_INVALID);
+    ASSERT_TRUE(e == NULL);
+    nas_engine_params_destroy(p, np);
+    nas_arch_destroy(a);
+}
+
+static void test_measure(void) {
+    nas_arch *a = arch_blocks();
+    nas_latency_opts o = nas_latency_opts_default();
+    o.runs = 15;
+    o.warmup = 3;
+    nas_latency l;
+    ASSERT_OK(nas_latency_measure(a, &o, &l, &err), &err);
+    printf("     median %.3f ms, p90 %.3f ms, min %.3f ms\n", l.median_ms, l.p90_ms, l.min_ms);
+    ASSERT_TRUE(l.median_ms > 0);
+    ASSERT_LE(l.min_ms, l.median_ms);
+    ASSERT_LE(l.median_ms, l.p90_ms);
+    ASSERT_EQ_INT(l.runs, 15);
+    o.runs = 0;
+    ASSERT_EQ_INT(nas_latency_measure(a, &o, &l, &err), NAS_ERR_INVALID);
+    double ms[] = {5, 1, 4, 2, 3, 10, 6, 7, 8, 9}, med, p90;
+    nas_latency_stats(ms, 10, &med, &p90);
+    ASSERT_NEAR(med, 5.5, 1e-12);
+    ASSERT_NEAR(p90, 9, 1e-12);
+    nas_arch_destroy(a);
+}
+
+static void test_lut_keys(void) {
+    nas_arch *a = arch_plain();
+    char *k = nas_lut_key(a, 1);
+    ASSERT_STR_EQ(k, "conv k3 s2 p2 d2 g2 o8 b1 +bn+relu6 @ 4x13x13");
+    free(k);
+    ASSERT_TRUE(nas_lut_key(a, 2) == NULL); /* bn folded into node 1 */
+    ASSERT_TRUE(nas_lut_key(a, 3) == NULL); /* relu6 fused */
+    k = nas_lut_key(a, 4);
+    ASSERT_STR_EQ(k, "conv k3 s1 p1 d1 g8 o8 b0 +hswish @ 8x7x7");
+    free(k);
+    k = nas_lut_key(a, 8);
+    ASSERT_STR_EQ(k, "bn @ 8x4x4");
+    free(k);
+    nas_arch_destroy(a);
+    a = arch_blocks();
+    k = nas_lut_key(a, 2);
+    ASSERT_STR_EQ(k, "mbconv k3 s1 e6 se1 o16 relu6 @ 16x16x16");
+    free(k);
+    nas_arch_destroy(a);
+}
+
+static void test_lut_predict_save_load(void) {
+    nas_arch *a = arch_blocks();
+    nas_machine m;
+    nas_machine_describe(2, 1, &m);
+    ASSERT_TRUE(m.dnnl[0] >= '0' && m.dnnl[0] <= '9');
+    nas_lut *t = nas_lut_create(&m);
+    double sum = 0.25;
+    nas_lut_set_constant(t, 0.25);
+    for (int i = 1; i < a->n_nodes; i++) {
+        char *k = nas_lut_key(a, i);
+        if (!k) continue;
+        ASSERT_OK(nas_lut_add(t, k, 0.1 * i, &err), &err);
+        ASSERT_OK(nas_lut_add(t, k, 100.0, &err), &err); /* the lower quartile of 3 ignores the outlier */
+        ASSERT_OK(nas_lut_add(t, k, 0.1 * i, &err), &err);
+        sum += 0.1 * i;
+        free(k);
+    }
+    double ms = 0;
+    ASSERT_OK(nas_lut_predict(t, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, sum, 1e-9);
+    const char *path = "test_latency_lut.json";
+    ASSERT_OK(nas_lut_save(t, path, &err), &err);
+    nas_lut *u = NULL;
+    ASSERT_OK(nas_lut_load(path, &u, &err), &err);
+    ASSERT_EQ_INT(nas_lut_size(u), nas_lut_size(t));
+    ASSERT_OK(nas_lut_predict(u, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, sum, 1e-9);
+    char msg[512];
+    ASSERT_EQ_INT(nas_lut_machine_mismatch(u, &m, msg, sizeof msg), 0);
+    nas_machine other = m;
+    snprintf(other.cpu, sizeof other.cpu, "Other CPU 9000");
+    snprintf(other.dnnl, sizeof other.dnnl, "9.9.9");
+    ASSERT_EQ_INT(nas_lut_machine_mismatch(u, &other, msg, sizeof msg), 1);
+    ASSERT_CONTAINS(msg, "Other CPU 9000");
+    ASSERT_CONTAINS(msg, m.cpu);
+    ASSERT_CONTAINS(msg, "9.9.9");
+    nas_lut_destroy(u);
+    nas_lut_destroy(t);
+    /* an arch with an op the table lacks */
+    nas_arch *b = arch_plain();
+    t = nas_lut_create(&m);
+    ASSERT_EQ_INT(nas_lut_predict(t, b, &ms, &err), NAS_ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(err.msg, "node 1 (conv)");
+    ASSERT_CONTAINS(err.msg, "4x13x13");
+    nas_lut_destroy(t);
+    ASSERT_OK(nas_file_write_atomic(path, "{\"format\": \"other\"}", 19, &err), &err);
+    ASSERT_EQ_INT(nas_lut_load(path, &u, &err), NAS_ERR_FORMAT);
+    remove(path);
+    nas_arch_destroy(b);
+    nas_arch_destroy(a);
+}
+
+static void test_profile_nodes(void) {
+    nas_arch *a = arch_cell();
+    double *ms = calloc((size_t)a->n_nodes, sizeof *ms), total = 0, sum = 0;
+    nas_latency_opts o = nas_latency_opts_default();
+    o.runs = 7;
+    o.warmup = 2;
+    for (int isolated = 0; isolated < 2; isolated++) {
+        sum = 0;
+        ASSERT_OK(nas_latency_profile_nodes(a, &o, isolated, ms, &total, &err), &err);
+        for (int i = 0; i < a->n_nodes; i++) {
+            char *k = nas_lut_key(a, i);
+            if (!k && ms[i] != 0) TEST_FAIL_("node %d has no key but %g ms", i, ms[i]);
+            if (k && !(ms[i] > 0)) TEST_FAIL_("node %d (%s) has %g ms", i, k, ms[i]);
+            sum += ms[i];
+            free(k);
+        }
+        printf("     %s: total %.3f ms, sum of nodes %.3f ms\n", isolated ? "isolated" : "in context",
+               total, sum);
+        ASSERT_TRUE(total > 0);
+    }
+    free(ms);
+    nas_arch_destroy(a);
+}
+
+static int run(const char *cmd) {
+    int s = system(cmd);
+    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+static void test_cli(void) {
+    char cmd[2048], *text = NULL;
+    size_t len;
+    const char *path = "test_latency_arch.json", *lut = "test_latency_cli_lut.json",
+               *out = "test_latency_out.txt";
+    nas_arch *a = arch_blocks();
+    nas_status st = nas_arch_save(a, path, &err);
+    nas_arch_destroy(a);
+    ASSERT_OK(st, &err);
+    snprintf(cmd, sizeof cmd, "%s latency %s --runs 5 --threads 1 --json > %s", NAS_BINARY, path, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "\"latency_ms\"");
+    ASSERT_CONTAINS(text, "\"p90_ms\"");
+    ASSERT_CONTAINS(text, "\"method\":\t\"measured\"");
+    ASSERT_CONTAINS(text, "\"threads\":\t1");
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s latency %s --runs 0 2>/dev/null", NAS_BINARY, path);
+    ASSERT_EQ_INT(run(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s latency %s --bogus 2>/dev/null", NAS_BINARY, path);
+    ASSERT_EQ_INT(run(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s latency missing.json 2>/dev/null", NAS_BINARY);
+    ASSERT_EQ_INT(run(cmd), 1);
+    /* a table without this arch's ops: a clear error, or measuring with --fallback */
+    static const char table[] =
+        "{\"format\": \"nas-latency-lut\", \"version\": 1, \"machine\": {\"cpu\": \"Elsewhere 1\", "
+        "\"isa\": \"avx2\", \"onednn\": \"0.1.0\", \"threads\": 1, \"batch\": 1}, "
+        "\"constant_ms\": 0.5, \"entries\": []}";
+    ASSERT_OK(nas_file_write_atomic(lut, table, strlen(table), &err), &err);
+    snprintf(cmd, sizeof cmd, "%s latency %s --lut %s > %s 2>&1", NAS_BINARY, path, lut, out);
+    ASSERT_EQ_INT(run(cmd), 1);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "no entry for node 1 (conv)");
+    ASSERT_CONTAINS(text, "Elsewhere 1");
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s latency %s --lut %s --fallback --runs 3 --json > %s 2>/dev/null",
+             NAS_BINARY, path, lut, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "\"method\":\t\"measured\"");
+    free(text);
+    remove(path);
+    remove(lut);
+    remove(out);
+}
+
+/* nas profile on a 4-point space (enumerated), then a prediction from it. */
+static void test_cli_profile(void) {
+    char cmd[2048], *text = NULL;
+    size_t len;
+    static const char space[] = "space tiny\n"
+                                "input 1x8x8\n"
+                                "classes 3\n"
+                                "network {\n"
+                                "    conv(kernel = choice(1, 3), out = choice(4, 8)) bn relu\n"
+                                "    global_avg_pool fc(out = classes)\n"
+                                "}\n";
+    const char *sp = "test_latency_tiny.nas", *lut = "test_latency_tiny_lut.json",
+               *out = "test_latency_profile.txt";
+    ASSERT_OK(nas_file_write_atomic(sp, space, strlen(space), &err), &err);
+    snprintf(cmd, sizeof cmd, "%s profile %s --threads 1 2>/dev/null", NAS_BINARY, sp);
+    ASSERT_EQ_INT(run(cmd), 2); /* no -o */
+    snprintf(cmd, sizeof cmd, "%s profile missing.nas -o %s 2>/dev/null", NAS_BINARY, lut);
+    ASSERT_EQ_INT(run(cmd), 1);
+    snprintf(cmd, sizeof cmd, "%s profile %s -o %s --threads 1 --runs 3 > %s 2>&1", NAS_BINARY, sp,
+             lut, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "from 4 networks");
+    free(text);
+    nas_lut *t = NULL;
+    ASSERT_OK(nas_lut_load(lut, &t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_size(t), 4 + 1 + 1); /* 4 conv keys, gap, fc */
+    ASSERT_EQ_INT(nas_lut_machine(t)->threads, 1);
+    nas_lut_destroy(t);
+    snprintf(cmd, sizeof cmd, "%s space sample %s -n 1 --seed 3 -o test_latency_tiny_archs > /dev/null",
+             NAS_BINARY, sp);
+    ASSERT_EQ_INT(run(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "%s latency test_latency_tiny_archs/arch_0000.json --lut %s --threads 1 --json > %s",
+             NAS_BINARY, lut, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "\"method\":\t\"lut\"");
+    free(text);
+    remove("test_latency_tiny_archs/arch_0000.json");
+    remove("test_latency_tiny_archs");
+    remove(sp);
+    remove(lut);
+    remove(out);
+}
+
+static const test_case TESTS[] = {
+    {"engine_plain", test_engine_plain},
+    {"engine_blocks", test_engine_blocks},
+    {"engine_cell", test_engine_cell},
+    {"reference_detects_difference", test_reference_detects_difference},
+    {"engine_matches_network", test_engine_matches_network},
+    {"engine_errors", test_engine_errors},
+    {"measure", test_measure},
+    {"lut_keys", test_lut_keys},
+    {"lut_predict_save_load", test_lut_predict_save_load},
+    {"profile_nodes", test_profile_nodes},
+    {"cli", test_cli},
+    {"cli_profile", test_cli_profile},
+    {0, 0},
+};
+
+int main(int argc, char **argv) { return test_run(argc, argv, TESTS); }

@@ -1,0 +1,524 @@
+/*
+ * test_supernet.c - the weight-sharing supernet (evaluator/supernet.h):
+ * slicing rules on hand-made tensors, rank statistics on known values, the
+ * shared tensors of a tiny inline space, training with a decreasing loss,
+ * deterministic scores, extraction scored identically by nas_eval_run,
+ * checkpoint resume equal to an uninterrupted run, and the error paths
+ * (missing, corrupt and truncated checkpoints, another space's supernet or
+ * arch). Data: 4 generated classes of 1x12x12 images (a bright quadrant plus
+ * noise), small enough for the whole file to run in seconds.
+ */
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "evaluator/data.h"
+#include "evaluator/supernet.h"
+#include "evaluator/train.h"
+#include "nas/core/fileio.h"
+#include "searchspace/space.h"
+#include "tests/test.h"
+
+static const char TINY[] =
+    "space tiny\n"
+    "input 1x12x12\n"
+    "classes 4\n"
+    "let w1 = choice(8, 12)\n"
+    "let w2 = choice(12, 16)\n"
+    "network {\n"
+    "    conv(kernel = choice(3, 5), out = choice(4, 8)) bn relu\n"
+    "    stage(depth = choice(1, 2), stride = 1) { mbconv(kernel = choice(3, 5), expand = choice(1, 2), out = w1) }\n"
+    "    stage(depth = choice(1, 2), stride = 2) {\n"
+    "        choice(mbconv(kernel = choice(3, 5), expand = choice(1, 2), out = w2, se = choice(no, yes)),\n"
+    "               resblock(out = w2))\n"
+    "    }\n"
+    "    global_avg_pool\n"
+    "    fc(out = classes)\n"
+    "}\n";
+
+static const char OTHER[] =
+    "space other\n"
+    "input 1x12x12\n"
+    "classes 4\n"
+    "network {\n"
+    "    conv(kernel = 3, out = choice(32, 64)) bn relu\n"
+    "    global_avg_pool\n"
+    "    fc(out = classes)\n"
+    "}\n";
+
+static ss_space *compile(const char *name, const char *src) {
+    ss_space *s = NULL;
+    nas_error err = {0};
+    if (ss_space_compile_string(name, src, strlen(src), stderr, &s, &err)) {
+        fprintf(stderr, "  compile %s: %s\n", name, err.msg);
+        return NULL;
+    }
+    return s;
+}
+
+/* n images of class i % 4, each a texture the network's global pooling
+ * keeps: horizontal stripes, vertical stripes, a checkerboard, diagonal
+ * stripes, at a random phase, plus uniform noise. */
+static void make_set(nas_dataset *ds, size_t n, uint64_t seed) {
+    nas_error err = {0};
+    if (nas_dataset_init(ds, n, 1, 12, 12, &err)) abort();
+    pcg32 r;
+    pcg32_seed(&r, seed, 3);
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)(i % 4), ph = (int)pcg32_bounded(&r, 2);
+        ds->y[i] = (uint8_t)c;
+        float *x = ds->x + i * 144;
+        for (int yy = 0; yy < 12; yy++)
+            for (int xx = 0; xx < 12; xx++) {
+                int v = c == 0 ? yy : c == 1 ? xx : c == 2 ? xx + yy : (xx + 2 * yy) / 2;
+                x[yy * 12 + xx] = (float)(((v + ph) & 1) * 0.6 + 0.4 * pcg32_double(&r));
+            }
+    }
+}
+
+static nas_data *make_data(void) {
+    nas_dataset tr, te;
+    make_set(&tr, 400, 1);
+    make_set(&te, 64, 2);
+    nas_data_options opt;
+    nas_data_options_default(&opt);
+    opt.val_fraction = 0.2;
+    nas_data *d = NULL;
+    nas_error err = {0};
+    if (nas_data_from_sets(&tr, &te, &opt, &d, &err)) {
+        fprintf(stderr, "  data: %s\n", err.msg);
+        return NULL;
+    }
+    return d;
+}
+
+static void tiny_config(nas_supernet_config *cfg) {
+    nas_supernet_config_default(cfg);
+    cfg->epochs = 2;
+    cfg->batch = 32;
+    cfg->lr.base_lr = 0.05;
+    cfg->discover = 200;
+    cfg->seed = 7;
+    snprintf(cfg->data_spec, sizeof cfg->data_spec, "custom");
+}
+
+static char *tmpdir(void) {
+    char *d = strdup("/tmp/test_supernet_XXXXXX");
+    if (!d || !mkdtemp(d)) abort();
+    return d;
+}
+
+static void rm_dir(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "  could not remove %s\n", dir);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_slice_centre_crop(void) {
+    float m[25], s[9], back[25] = {0};
+    for (int i = 0; i < 25; i++) m[i] = (float)i;
+    int md[4] = {1, 1, 5, 5}, sd[4] = {1, 1, 3, 3};
+    nas_supernet_slice_get(m, md, s, sd);
+    const float want[9] = {6, 7, 8, 11, 12, 13, 16, 17, 18};
+    for (int i = 0; i < 9; i++) ASSERT_EQ_INT(s[i], want[i]);
+    nas_supernet_slice_add(back, md, s, sd);
+    nas_supernet_slice_add(back, md, s, sd);
+    for (int i = 0; i < 25; i++) {
+        int y = i / 5, x = i % 5, inside = y >= 1 && y <= 3 && x >= 1 && x <= 3;
+        ASSERT_EQ_INT(back[i], inside ? 2 * i : 0);
+    }
+    /* 7 -> 3: offset 2 */
+    float m7[49], s3[9];
+    for (int i = 0; i < 49; i++) m7[i] = (float)i;
+    nas_supernet_slice_get(m7, (int[4]){1, 1, 7, 7}, s3, sd);
+    ASSERT_EQ_INT(s3[0], 16);
+    ASSERT_EQ_INT(s3[8], 32);
+}
+
+static void test_slice_leading_channels(void) {
+    /* master (O=3, I=4, 3, 3); sub (2, 2, 1, 1): leading channels, centre tap */
+    float m[3 * 4 * 9], s[4];
+    for (int i = 0; i < 3 * 4 * 9; i++) m[i] = (float)i;
+    nas_supernet_slice_get(m, (int[4]){3, 4, 3, 3}, s, (int[4]){2, 2, 1, 1});
+    ASSERT_EQ_INT(s[0], 0 * 36 + 0 * 9 + 4);
+    ASSERT_EQ_INT(s[1], 0 * 36 + 1 * 9 + 4);
+    ASSERT_EQ_INT(s[2], 1 * 36 + 0 * 9 + 4);
+    ASSERT_EQ_INT(s[3], 1 * 36 + 1 * 9 + 4);
+    /* vectors (BatchNorm, bias) and fc weights: leading entries / rows */
+    float v[6] = {1, 2, 3, 4, 5, 6}, sv[4];
+    nas_supernet_slice_get(v, (int[4]){6, 1, 1, 1}, sv, (int[4]){4, 1, 1, 1});
+    ASSERT_EQ_INT(sv[3], 4);
+    float fc[3 * 5], sfc[2 * 3];
+    for (int i = 0; i < 15; i++) fc[i] = (float)i;
+    nas_supernet_slice_get(fc, (int[4]){3, 5, 1, 1}, sfc, (int[4]){2, 3, 1, 1});
+    const float want[6] = {0, 1, 2, 5, 6, 7};
+    for (int i = 0; i < 6; i++) ASSERT_EQ_INT(sfc[i], want[i]);
+    float g[15] = {0};
+    nas_supernet_slice_add(g, (int[4]){3, 5, 1, 1}, sfc, (int[4]){2, 3, 1, 1});
+    ASSERT_EQ_INT(g[5], 5);
+    ASSERT_EQ_INT(g[3], 0);
+    ASSERT_EQ_INT(g[10], 0);
+}
+
+static void test_rank_statistics(void) {
+    double a[4] = {1, 2, 3, 4}, b[4] = {1, 3, 2, 4}, r[4] = {4, 3, 2, 1}, c[4] = {1, 1, 1, 1};
+    ASSERT_NEAR(nas_supernet_kendall_tau(a, a, 4), 1.0, 1e-12);
+    ASSERT_NEAR(nas_supernet_kendall_tau(a, r, 4), -1.0, 1e-12);
+    ASSERT_NEAR(nas_supernet_kendall_tau(a, b, 4), 4.0 / 6.0, 1e-12);
+    ASSERT_NEAR(nas_supernet_spearman_rho(a, b, 4), 0.8, 1e-12);
+    ASSERT_NEAR(nas_supernet_spearman_rho(a, r, 4), -1.0, 1e-12);
+    ASSERT_TRUE(isnan(nas_supernet_kendall_tau(a, c, 4)));
+    /* ties: tau-b of (1,2,2,3) vs (1,2,3,4) = 5 / sqrt(5 * 6) */
+    double t[4] = {1, 2, 2, 3};
+    ASSERT_NEAR(nas_supernet_kendall_tau(t, a, 4), 5.0 / sqrt(30.0), 1e-12);
+}
+
+static int find_tensor(const nas_supernet *sn, const char *key, int dims[4]) {
+    for (int i = 0; i < nas_supernet_tensor_count(sn); i++)
+        if (strcmp(nas_supernet_tensor(sn, i, dims, NULL), key) == 0) return i;
+    return -1;
+}
+
+static void test_shared_tensors(void) {
+    ss_space *s = compile("tiny", TINY);
+    ASSERT_TRUE(s);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    int d[4];
+    /* the stem: largest kernel 5, largest width 8 */
+    ASSERT_TRUE(find_tensor(sn, "conv|conv#0.conv.weight", d) >= 0);
+    ASSERT_EQ_INT(d[0], 8);
+    ASSERT_EQ_INT(d[1], 1);
+    ASSERT_EQ_INT(d[2], 5);
+    ASSERT_EQ_INT(d[3], 5);
+    /* the mbconv of stage 1, repetition 1: expand 2 of up to 12 channels */
+    ASSERT_TRUE(find_tensor(sn, "stage1[1].mbconv|mbconv#0.dw.weight", d) >= 0);
+    ASSERT_EQ_INT(d[0], 24);
+    ASSERT_EQ_INT(d[2], 5);
+    /* op choice: mbconv and resblock at one position keep their own tensors */
+    ASSERT_TRUE(find_tensor(sn, "stage2[0].resblock|resblock#0.conv1.weight", d) >= 0);
+    ASSERT_EQ_INT(d[0], 16);
+    ASSERT_TRUE(find_tensor(sn, "stage2[0].mbconv|mbconv#0.se_reduce.weight", d) >= 0);
+    /* fc: largest input width */
+    ASSERT_TRUE(find_tensor(sn, "fc|fc#0.fc.weight", d) >= 0);
+    ASSERT_EQ_INT(d[0], 4);
+    ASSERT_EQ_INT(d[1], 16);
+    /* the extremes */
+    nas_arch *big = NULL, *small = NULL;
+    ASSERT_OK(nas_supernet_extreme(sn, 1, &big, &err), &err);
+    ASSERT_OK(nas_supernet_extreme(sn, 0, &small, &err), &err);
+    ASSERT_TRUE(big->n_nodes > small->n_nodes);
+    nas_arch_destroy(big);
+    nas_arch_destroy(small);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(s);
+}
+
+typedef struct losses {
+    double loss[16];
+    int n;
+} losses;
+
+static int record_loss(void *user, const nas_supernet_report *r) {
+    losses *l = user;
+    if (l->n < 16) l->loss[l->n++] = r->train_loss;
+    return 0;
+}
+
+static void test_train_loss_decreases(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.epochs = 4;
+    losses l = {{0}, 0};
+    cfg.on_epoch = record_loss;
+    cfg.user = &l;
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
+    ASSERT_EQ_INT(res.epochs_done, 4);
+    ASSERT_EQ_INT(l.n, 4);
+    ASSERT_EQ_INT(nas_supernet_steps(sn), 4 * (320 / 32));
+    printf("     supernet losses by epoch: %.4f %.4f %.4f %.4f\n", l.loss[0], l.loss[1], l.loss[2], l.loss[3]);
+    ASSERT_TRUE(l.loss[3] < l.loss[0]);
+    ASSERT_TRUE(l.loss[3] < 0.9 * 1.3863); /* below chance level ln 4 */
+    /* the sandwich rule trains too */
+    nas_supernet_destroy(sn);
+    cfg.sandwich = 1;
+    cfg.epochs = 1;
+    l.n = 0;
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
+    ASSERT_TRUE(isfinite(res.train_loss));
+    nas_supernet_destroy(sn);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
+static void test_score_deterministic_and_extract(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
+    pcg32 r;
+    pcg32_seed(&r, 5, 1);
+    nas_supernet_score_options so;
+    nas_supernet_score_options_default(&so);
+    so.batch = 16;
+    so.recal_batches = 4;
+    char *dir = tmpdir();
+    for (int k = 0; k < 3; k++) {
+        nas_arch *a = NULL;
+        ASSERT_OK(nas_supernet_sample(sn, &r, NULL, &a, &err), &err);
+        nas_supernet_score s1, s2, s3;
+        ASSERT_OK(nas_supernet_score_arch(sn, a, data, &so, &s1, &err), &err);
+        ASSERT_OK(nas_supernet_score_arch(sn, a, data, &so, &s2, &err), &err);
+        ASSERT_EQ_INT(s1.images, 80);
+        ASSERT_TRUE(s1.val_loss == s2.val_loss && s1.val_acc == s2.val_acc);
+        ASSERT_OK(nas_supernet_extract(sn, a, data, &so, dir, &s3, &err), &err);
+        ASSERT_TRUE(s3.val_loss == s1.val_loss);
+        char w[600], ap[600];
+        snprintf(w, sizeof w, "%s/weights.nasw", dir);
+        snprintf(ap, sizeof ap, "%s/arch.json", dir);
+        nas_arch *back = NULL;
+        ASSERT_OK(nas_arch_load(ap, &back, &err), &err);
+        ASSERT_EQ_INT(nas_arch_hash(back), nas_arch_hash(a));
+        double loss, acc;
+        ASSERT_OK(nas_eval_run(back, data, w, NAS_SPLIT_VAL, so.batch, &loss, &acc, &err), &err);
+        printf("     arch %d: supernet val loss %.6f acc %.4f, nas_eval_run %.6f %.4f\n", k, s1.val_loss, s1.val_acc,
+               loss, acc);
+        ASSERT_TRUE(loss == s1.val_loss);
+        ASSERT_TRUE(acc == s1.val_acc);
+        /* fine-tuning from the extracted weights starts from them */
+        nas_train_config tc;
+        nas_train_config_default(&tc);
+        tc.epochs = 1;
+        tc.batch = 32;
+        tc.eval_test = 0;
+        tc.init_weights = w;
+        nas_train_result tr;
+        ASSERT_OK(nas_train_run(back, data, &tc, NULL, &tr, &err), &err);
+        nas_arch_destroy(back);
+        nas_arch_destroy(a);
+    }
+    rm_dir(dir);
+    free(dir);
+    nas_supernet_destroy(sn);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
+static int stop_after_first(void *user, const nas_supernet_report *r) {
+    (void)user;
+    return r->epoch >= 1;
+}
+
+static void test_resume_equals_uninterrupted(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.epochs = 2;
+    char *da = tmpdir(), *db = tmpdir();
+    nas_error err = {0};
+    nas_supernet *a = NULL, *b = NULL;
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_create(s, &cfg, &a, &err), &err);
+    ASSERT_OK(nas_supernet_train(a, data, da, &res, &err), &err);
+    ASSERT_TRUE(nas_supernet_exists(da));
+
+    nas_supernet_config stop = cfg;
+    stop.on_epoch = stop_after_first;
+    ASSERT_OK(nas_supernet_create(s, &stop, &b, &err), &err);
+    ASSERT_OK(nas_supernet_train(b, data, db, &res, &err), &err);
+    ASSERT_EQ_INT(res.epochs_done, 1);
+    ASSERT_TRUE(res.stopped_early);
+    nas_supernet_destroy(b);
+    b = NULL;
+    ASSERT_OK(nas_supernet_load(s, db, NULL, &b, &err), &err);
+    ASSERT_EQ_INT(nas_supernet_epoch(b), 1);
+    ASSERT_OK(nas_supernet_train(b, data, db, &res, &err), &err);
+    ASSERT_EQ_INT(res.epochs_done, 2);
+    ASSERT_EQ_INT(nas_supernet_steps(a), nas_supernet_steps(b));
+    ASSERT_EQ_INT(nas_supernet_tensor_count(a), nas_supernet_tensor_count(b));
+    for (int i = 0; i < nas_supernet_tensor_count(a); i++) {
+        int d1[4], d2[4];
+        const float *w1, *w2;
+        const char *k1 = nas_supernet_tensor(a, i, d1, &w1), *k2 = nas_supernet_tensor(b, i, d2, &w2);
+        ASSERT_STR_EQ(k1, k2);
+        size_t n = (size_t)d1[0] * d1[1] * d1[2] * d1[3];
+        ASSERT_TRUE(memcmp(d1, d2, sizeof d1) == 0);
+        if (memcmp(w1, w2, n * sizeof *w1) != 0) TEST_FAIL_("tensor %s differs after resume", k1);
+    }
+    /* a loaded supernet scores like the one in memory */
+    nas_arch *arch = NULL;
+    ASSERT_OK(nas_supernet_extreme(a, 1, &arch, &err), &err);
+    nas_supernet_score_options so;
+    nas_supernet_score_options_default(&so);
+    so.batch = 16;
+    so.recal_batches = 2;
+    nas_supernet_score sa, sb;
+    ASSERT_OK(nas_supernet_score_arch(a, arch, data, &so, &sa, &err), &err);
+    nas_supernet_destroy(b);
+    ASSERT_OK(nas_supernet_load(s, da, NULL, &b, &err), &err);
+    ASSERT_OK(nas_supernet_score_arch(b, arch, data, &so, &sb, &err), &err);
+    ASSERT_TRUE(sa.val_loss == sb.val_loss);
+    nas_arch_destroy(arch);
+    nas_supernet_destroy(a);
+    nas_supernet_destroy(b);
+    rm_dir(da);
+    rm_dir(db);
+    free(da);
+    free(db);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
+static void test_new_tensors_during_training(void) {
+    /* without random discovery only the largest and smallest points are
+       known: training meets other ops (mbconv vs resblock) and adds their
+       tensors on the fly; a resumed run then knows them from its checkpoint */
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.discover = 0;
+    cfg.epochs = 2;
+    char *dir = tmpdir();
+    nas_error err = {0};
+    nas_supernet *sn = NULL, *back = NULL;
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    int n0 = nas_supernet_tensor_count(sn);
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_train(sn, data, dir, &res, &err), &err);
+    int n1 = nas_supernet_tensor_count(sn);
+    printf("     tensors: %d after creation, %d after training\n", n0, n1);
+    ASSERT_TRUE(n1 > n0);
+    ASSERT_TRUE(isfinite(res.train_loss));
+    ASSERT_OK(nas_supernet_load(s, dir, NULL, &back, &err), &err);
+    ASSERT_EQ_INT(nas_supernet_tensor_count(back), n1);
+    nas_supernet_destroy(back);
+    nas_supernet_destroy(sn);
+    rm_dir(dir);
+    free(dir);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
+static void write_bytes(const char *path, const char *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static void test_error_paths(void) {
+    ss_space *s = compile("tiny", TINY), *o = compile("other", OTHER);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && o && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.epochs = 1;
+    char *dir = tmpdir(), path[600];
+    nas_error err = {0};
+    nas_supernet *sn = NULL, *bad = NULL;
+
+    /* missing checkpoint */
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_IO);
+    ASSERT_CONTAINS(err.msg, "supernet.ckpt");
+    ASSERT_TRUE(bad == NULL);
+
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_train(sn, data, dir, &res, &err), &err);
+
+    /* another space */
+    ASSERT_EQ_INT(nas_supernet_load(o, dir, NULL, &bad, &err), NAS_ERR_MISMATCH);
+    ASSERT_CONTAINS(err.msg, "tiny");
+
+    /* an arch of another space */
+    pcg32 r;
+    pcg32_seed(&r, 1, 1);
+    double *pt = ss_point_alloc(o);
+    ss_space_sample(o, &r, pt);
+    nas_arch *foreign = NULL;
+    ASSERT_OK(ss_space_realize(o, pt, &foreign, &err), &err);
+    free(pt);
+    nas_supernet_score sc;
+    ASSERT_EQ_INT(nas_supernet_score_arch(sn, foreign, data, NULL, &sc, &err), NAS_ERR_MISMATCH);
+    /* ... even without its space hash: its stem is wider than the supernet's */
+    foreign->space_hash[0] = 0;
+    ASSERT_EQ_INT(nas_supernet_score_arch(sn, foreign, data, NULL, &sc, &err), NAS_ERR_MISMATCH);
+    nas_arch_destroy(foreign);
+
+    /* corrupt and truncated checkpoints */
+    snprintf(path, sizeof path, "%s/supernet.ckpt", dir);
+    char *bytes = NULL;
+    size_t len;
+    ASSERT_OK(nas_file_read(path, &bytes, &len, &err), &err);
+    bytes[len / 2] ^= 0x10;
+    write_bytes(path, bytes, len);
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "CRC");
+    bytes[len / 2] ^= 0x10;
+    write_bytes(path, bytes, len - 100);
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "truncated");
+    write_bytes(path, "hello", 5);
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    write_bytes(path, bytes, len);
+    ASSERT_OK(nas_supernet_load(s, dir, NULL, &bad, &err), &err);
+    nas_supernet_destroy(bad);
+    free(bytes);
+
+    /* bad settings */
+    nas_supernet_config c2 = cfg;
+    c2.batch = 0;
+    ASSERT_EQ_INT(nas_supernet_create(s, &c2, &bad, &err), NAS_ERR_INVALID);
+    /* a batch larger than the training split */
+    nas_supernet_destroy(sn);
+    c2 = cfg;
+    c2.batch = 1000;
+    ASSERT_OK(nas_supernet_create(s, &c2, &sn, &err), &err);
+    ASSERT_EQ_INT(nas_supernet_train(sn, data, NULL, &res, &err), NAS_ERR_INVALID);
+    nas_supernet_destroy(sn);
+    rm_dir(dir);
+    free(dir);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+    ss_space_destroy(o);
+}
+
+static const test_case TESTS[] = {
+    {"slice_centre_crop", test_slice_centre_crop},
+    {"slice_leading_channels", test_slice_leading_channels},
+    {"rank_statistics", test_rank_statistics},
+    {"shared_tensors", test_shared_tensors},
+    {"train_loss_decreases", test_train_loss_decreases},
+    {"score_deterministic_and_extract", test_score_deterministic_and_extract},
+    {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
+    {"new_tensors_during_training", test_new_tensors_during_training},
+    {"error_paths", test_error_paths},
+    {0, 0},
+};
+
+int main(int argc, char **argv) { return test_run(argc, argv, TESTS); }
