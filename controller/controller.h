@@ -147,6 +147,12 @@ typedef struct ctrl_constraint {
  * A unit of another kind ("macs <= 1ms") is an error. */
 nas_status ctrl_constraint_parse(const char *spec, ctrl_constraint *out, nas_error *err);
 
+/* Copies a constraint / objective declared in a space file (searchspace
+ * keeps them as ss_constraint / ss_objective). NAS_ERR_INVALID when a name
+ * or text does not fit. */
+nas_status ctrl_constraint_from_ss(const ss_constraint *in, ctrl_constraint *out, nas_error *err);
+nas_status ctrl_objective_from_ss(const ss_objective *in, ctrl_objective *out, nas_error *err);
+
 /* *ok = 1 when every constraint holds; otherwise 0 and `why` gets the first
  * violated constraint's text and the measured value. A metric absent from m
  * is NAS_ERR_INVALID naming it. */

@@ -211,6 +211,34 @@ nas_status ctrl_constraint_parse(const char *spec, ctrl_constraint *out, nas_err
     return NAS_OK;
 }
 
+static nas_status copy_name(char *dst, size_t cap, const char *src, const char *what,
+                            nas_error *err) {
+    size_t n = src ? strlen(src) : 0;
+    if (n == 0 || n >= cap)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "%s \"%s\" is empty or too long", what,
+                        src ? src : "");
+    memcpy(dst, src, n + 1);
+    return NAS_OK;
+}
+
+nas_status ctrl_constraint_from_ss(const ss_constraint *in, ctrl_constraint *out, nas_error *err) {
+    memset(out, 0, sizeof *out);
+    nas_status st = copy_name(out->metric, sizeof out->metric, in->metric, "metric", err);
+    if (st != NAS_OK) return st;
+    if (in->text && (st = copy_name(out->text, sizeof out->text, in->text, "constraint", err)))
+        return st;
+    if (!in->text) snprintf(out->text, sizeof out->text, "%s", out->metric);
+    out->cmp = in->cmp;
+    out->value = in->value;
+    return NAS_OK;
+}
+
+nas_status ctrl_objective_from_ss(const ss_objective *in, ctrl_objective *out, nas_error *err) {
+    memset(out, 0, sizeof *out);
+    out->maximize = in->maximize != 0;
+    return copy_name(out->metric, sizeof out->metric, in->metric, "metric", err);
+}
+
 static int cmp_holds(ss_cmp cmp, double v, double bound) {
     switch (cmp) {
     case SS_CMP_LE: return v <= bound;

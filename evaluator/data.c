@@ -265,7 +265,7 @@ nas_status nas_idx_labels_parse(const void *data, size_t len, const char *source
     *n = 0;
     nas_status s = payload(data, len, src, &b, &n_bytes, &owned, &where, err);
     if (s) return s;
-    uint32_t dims[1];
+    uint32_t dims[1] = {0};
     s = idx_header(b, n_bytes, src, where, IDX_LABELS_MAGIC, dims, err);
     if (s) goto fail;
     uint64_t end = 8 + (uint64_t)dims[0];

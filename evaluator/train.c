@@ -64,7 +64,7 @@ nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *
         else if (!strcmp(h->name, "momentum"))
             s = hparam_num(h, 0, 0.9999, &cfg->optim.momentum, err);
         else if (!strcmp(h->name, "nesterov")) {
-            int v;
+            int v = cfg->optim.nesterov;
             s = hparam_int(h, 0, 1, &v, err);
             cfg->optim.nesterov = v;
         } else if (!strcmp(h->name, "weight_decay"))

@@ -239,7 +239,7 @@ nas_status nas_checkpoint_inspect_memory(const void *data, size_t len, const cha
     info->has_optim_state = (flags & CKPT_FLAG_OPTIM) != 0;
     size_t off = CKPT_HEADER, end = len - 4;
     for (size_t i = 0; i < info->n_tensors; i++) {
-        tensor_ref t;
+        tensor_ref t = {0};
         s = read_tensor(b, &off, end, src, i, &t, err);
         if (s) return s;
         info->n_floats += t.n;
@@ -269,7 +269,7 @@ nas_status nas_checkpoint_decode(const void *data, size_t len, const char *sourc
     if (!where) return NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", src);
     size_t off = CKPT_HEADER, end = len - 4;
     for (size_t i = 0; i < info.n_tensors; i++) {
-        tensor_ref t;
+        tensor_ref t = {0};
         s = read_tensor(b, &off, end, src, i, &t, err);
         if (s) goto fail;
         size_t k = 0;

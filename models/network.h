@@ -43,7 +43,10 @@
  * Ownership: the net owns everything it returns (params, logits, gradients);
  * pointers stay valid until nas_net_destroy. Not thread-safe: one net, one
  * thread at a time (oneDNN uses omp_get_max_threads() OpenMP threads inside).
- * Same seed and thread count give the same numbers. On a machine shared with
+ * Set the OpenMP thread count (omp_set_num_threads) before nas_net_create and
+ * do not raise it while the net lives: oneDNN sizes scratchpads for the
+ * thread count at creation. Same seed and thread count give the same
+ * numbers. On a machine shared with
  * other busy processes, OMP_WAIT_POLICY=passive in the environment avoids
  * spinning OpenMP threads starving each other (measured on 2 loaded cores:
  * 150 -> 576 training images/s on the reference network).

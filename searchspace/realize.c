@@ -56,13 +56,14 @@ static int choice_index(rctx *r, int dec, int line, int col, int *idx) {
 static int eval(rctx *r, const ss_tval *v, rval *out) {
     rval a, b;
     out->ident = NULL;
+    out->num = 0;
     switch (v->kind) {
     case SS_V_NUM: out->num = v->num; return 1;
     case SS_V_IDENT: out->ident = v->ident; return 1;
     case SS_V_DEC: {
         const ss_decision *d = &r->s->decisions[v->dec];
         if (d->dom.kind == SS_DOMAIN_CHOICE) {
-            int i;
+            int i = 0;
             if (!choice_index(r, v->dec, v->line, v->col, &i)) return 0;
             if (isnan(d->dom.nums[i])) out->ident = d->dom.labels[i];
             else out->num = d->dom.nums[i];
@@ -171,7 +172,7 @@ static int realize_cell(rctx *r, const ss_tnet *t, int cur) {
         for (int e = 0; e < t->n_edges; e++) {
             const ss_cell_edge *ed = &t->edges[e];
             if (ed->to != j) continue;
-            int from = ed->from, op;
+            int from = ed->from, op = 0;
             if (from < 0 && !choice_index(r, ed->in_dec, t->line, t->col, &from)) return -1;
             if (!choice_index(r, ed->op_dec, t->line, t->col, &op)) return -1;
             int o = realize_net(r, ed->ops[op], node[from]);
@@ -197,7 +198,7 @@ static int realize_net(rctx *r, const ss_tnet *t, int cur) {
         return cur;
     case SS_T_OP: return realize_op(r, t, cur);
     case SS_T_CHOICE: {
-        int i;
+        int i = 0;
         if (!choice_index(r, t->dec, t->line, t->col, &i)) return -1;
         return realize_net(r, t->items[i], cur);
     }

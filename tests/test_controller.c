@@ -208,6 +208,22 @@ static void test_constraints_check(void) {
                   NAS_ERR_INVALID);
     ASSERT_CONTAINS(err.msg, "latency");
     ASSERT_EQ_INT(ctrl_metrics_set(&m, "", 1, &err), NAS_ERR_INVALID);
+
+    /* constraints and objectives declared in a space */
+    ss_space *s = ss_space_create("decl");
+    ASSERT_TRUE(ss_space_add_constraint(s, "latency", SS_CMP_LT, 0.5, "latency < 500us") >= 0);
+    ASSERT_TRUE(ss_space_add_objective(s, "accuracy", 1) >= 0);
+    ctrl_constraint sc;
+    ctrl_objective so;
+    ASSERT_OK(ctrl_constraint_from_ss(&s->constraints[0], &sc, &err), &err);
+    ASSERT_OK(ctrl_objective_from_ss(&s->objectives[0], &so, &err), &err);
+    ASSERT_STR_EQ(sc.text, "latency < 500us");
+    ASSERT_STR_EQ(so.metric, "accuracy");
+    ASSERT_EQ_INT(so.maximize, 1);
+    ASSERT_OK(ctrl_constraints_check(&sc, 1, &m, &ok, why, sizeof why, &err), &err);
+    ASSERT_EQ_INT(ok, 0); /* latency_ms is 0.8 */
+    ASSERT_CONTAINS(why, "latency < 500us (latency = 0.8)");
+    ss_space_destroy(s);
 }
 
 static void test_rewards(void) {
@@ -369,6 +385,23 @@ static void test_exhaust_converged(void) {
     ss_space_destroy(s);
 }
 
+/* A space with no decisions has exactly one (empty) point. */
+static void test_empty_space(void) {
+    ss_space *s = ss_space_create("empty");
+    for (int k = 0; k < N_KINDS; k++) {
+        ctrl *c = make(s, KINDS[k], 1);
+        pcg32 rng;
+        pcg32_seed(&rng, 1, 1);
+        nas_error err = {0};
+        double x[1] = {0}, r = 1.0;
+        ASSERT_OK(ctrl_propose(c, &rng, x, &err), &err);
+        ASSERT_OK(ctrl_observe(c, x, &r, &err), &err);
+        ASSERT_EQ_INT(ctrl_propose(c, &rng, x, &err), NAS_ERR_EXHAUSTED);
+        ctrl_destroy(c);
+    }
+    ss_space_destroy(s);
+}
+
 /* Proposals on the mixed space are canonical and distinct, many pending. */
 static void test_parallel_pending(void) {
     ss_space *s = mixed_space();
@@ -509,6 +542,19 @@ static void test_determinism(void) {
     ss_space_destroy(s);
 }
 
+typedef struct feas_ctx {
+    int calls;
+    int mode; /* 0: none feasible, 1: width <= 4 feasible, 2: width <= 12 feasible */
+} feas_ctx;
+
+static int feasible_cb(void *user, const double *point, char *why, size_t cap) {
+    feas_ctx *f = user;
+    f->calls++;
+    if ((f->mode == 1 && point[1] <= 4) || (f->mode == 2 && point[1] <= 12)) return 1;
+    snprintf(why, cap, "macs <= 5M (macs = %g)", 1e6 * point[1]);
+    return 0;
+}
+
 /* Save with up to two proposals pending, restore into a fresh controller
  * (the pcg32 carries on, as a caller that saved it alongside would), and
  * continue: the trace equals never stopping. */
@@ -516,9 +562,18 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
     enum { N = 90, CUT = 45 };
     nas_error err = {0};
     double full[N * 8], part[N * 8];
+    /* a constraint rejecting a quarter of the widths puts infeasible points
+     * into the saved history too */
+    feas_ctx f = {0, 2};
+    ctrl_options o = ctrl_options_default();
+    o.kind = kind;
+    o.n_objectives = n_obj;
+    o.feasible = feasible_cb;
+    o.feasible_user = &f;
     for (int run = 0; run < 2; run++) {
         double *tr = run ? part : full;
-        ctrl *c = make(s, kind, n_obj);
+        ctrl *c = NULL;
+        ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
         pcg32 rng;
         pcg32_seed(&rng, 1234, 9);
         int pending[4], np = 0;
@@ -539,7 +594,7 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
                 size_t len = 0;
                 ASSERT_OK(ctrl_save(c, &buf, &len, &err), &err);
                 ctrl_destroy(c);
-                c = make(s, kind, n_obj);
+                ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
                 nas_status st = ctrl_load(c, buf, len, &err);
                 free(buf);
                 ASSERT_OK(st, &err);
@@ -606,19 +661,6 @@ static void test_load_errors(void) {
 }
 
 /* ---- constraints in the propose loop ---- */
-
-typedef struct feas_ctx {
-    int calls;
-    int mode; /* 0: none feasible, 1: width <= 4 feasible */
-} feas_ctx;
-
-static int feasible_cb(void *user, const double *point, char *why, size_t cap) {
-    feas_ctx *f = user;
-    f->calls++;
-    if (f->mode == 1 && point[1] <= 4) return 1;
-    snprintf(why, cap, "macs <= 5M (macs = %g)", 1e6 * point[1]);
-    return 0;
-}
 
 static void test_constraint_rejection(void) {
     ss_space *s = mixed_space();
@@ -811,6 +853,7 @@ static const test_case TESTS[] = {
     {"bad_options", test_bad_options},
     {"no_duplicates_until_exhausted", test_no_duplicates_until_exhausted},
     {"exhaust_converged", test_exhaust_converged},
+    {"empty_space", test_empty_space},
     {"parallel_pending", test_parallel_pending},
     {"grid", test_grid},
     {"determinism", test_determinism},

@@ -44,8 +44,11 @@ static void remove_dir(const char *dir) {
 }
 
 static char *db_path(const char *dir) {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/study.db", dir);
+    static char path[512];
+    size_t n = strlen(dir);
+    if (n > sizeof path - sizeof "/study.db") n = sizeof path - sizeof "/study.db";
+    memcpy(path, dir, n);
+    memcpy(path + n, "/study.db", sizeof "/study.db");
     return path;
 }
 
@@ -473,7 +476,7 @@ static void expect_refused(const char *dir, nas_status code, const char *needle)
     ASSERT_TRUE(after != NULL);
     ASSERT_EQ_INT(len1, len0);
     ASSERT_TRUE(memcmp(before, after, len0) == 0);
-    char wal[160];
+    char wal[600];
     snprintf(wal, sizeof wal, "%s-wal", db_path(dir));
     ASSERT_TRUE(!nas_path_exists(wal));
     free(before);

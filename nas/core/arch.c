@@ -315,7 +315,7 @@ nas_status nas_arch_add(nas_arch *a, const nas_node *node, int *index, nas_error
 int nas_arch_chain(nas_arch *a, nas_node node, int from, nas_error *err) {
     node.n_inputs = 1;
     node.inputs[0] = from;
-    int idx;
+    int idx = -1;
     return nas_arch_add(a, &node, &idx, err) ? -1 : idx;
 }
 

@@ -784,7 +784,7 @@ static nas_status check_state(nas_store *st, int64_t id, nas_state_mask allowed,
     } else if (rc != SQLITE_ROW) {
         s = db_fail(st, err, "read a trial state");
     } else {
-        nas_trial_state cur;
+        nas_trial_state cur = NAS_TRIAL_PENDING;
         const char *name = (const char *)sqlite3_column_text(q, 0);
         s = nas_trial_state_from_name(name, &cur, err);
         if (s == NAS_OK && !(allowed & (1u << cur)))
@@ -1067,7 +1067,7 @@ nas_status nas_store_trial_counts(nas_store *st, int64_t counts[NAS_TRIAL_STATE_
     if (s != NAS_OK) return s;
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        nas_trial_state k;
+        nas_trial_state k = NAS_TRIAL_PENDING;
         if ((s = nas_trial_state_from_name((const char *)sqlite3_column_text(q, 0), &k, err)) !=
             NAS_OK)
             break;
