@@ -16,7 +16,7 @@
  *                    t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
  *   "cifar10:DIR"    data_batch_1.bin .. data_batch_5.bin and test_batch.bin
  *                    (in DIR or DIR/cifar-10-batches-bin)
- * File formats: docs/formats-weights.md ("Data sets").
+ * File formats: docs/formats.md ("Data sets").
  *
  * Errors: a missing file names its path (and for "fashion-mnist" says which
  * package to install); a corrupt or truncated file names the file and the

@@ -130,7 +130,7 @@ const nas_machine *nas_lut_machine(const nas_lut *t) { return &t->m; }
  * them). Each sample is already the median of many runs inside one network;
  * the lower quartile over networks drops the contexts disturbed by other
  * processes or cold caches without trusting the single luckiest one
- * (docs/bench-cost-latency.md compares minimum, quartiles and median). */
+ * (docs/benchmarks.md compares minimum, quartiles and median). */
 static double entry_ms(const lut_entry *e) {
     double med, p90;
     nas_latency_stats(e->ms, e->n, &med, &p90);

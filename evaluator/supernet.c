@@ -8,6 +8,9 @@
  */
 #include "evaluator/supernet.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,7 +352,7 @@ nomem:
 
 /* Replaces a one-param optimizer state blob of old dims by one of new dims
  * (the old buffers embedded as slices, the rest zero), keeping the step
- * count. Layout (models/optim.h, docs/formats-weights.md): 28-byte header
+ * count. Layout (models/optim.h, docs/formats.md): 28-byte header
  * with the buffer count at 12, then name length u32, name, element count
  * u64, then the buffers. Returns 0 if the blob is not of that shape. */
 static int blob_embed(const unsigned char *old, size_t old_len, const int od[4], unsigned char *nb,
@@ -672,7 +675,15 @@ static nas_status get_net(nas_supernet *sn, const nas_arch *a, int batch, unsign
         if (!c->net || (sn->cache[victim].net && c->last_use < sn->cache[victim].last_use)) victim = i;
     }
     sn_net *c = &sn->cache[victim];
-    nas_net_destroy(c->net);
+    if (c->net) {
+        nas_net_destroy(c->net);
+#ifdef __GLIBC__
+        /* give the freed activation buffers back before building the next
+           network: heap fragments would otherwise add up to a network's size
+           to the resident peak */
+        malloc_trim(0);
+#endif
+    }
     memset(c, 0, sizeof *c);
     pcg32 scratch;
     pcg32_seed(&scratch, 0, 15);

@@ -2,7 +2,7 @@
  * checkpoint.h - the weights file (.nasw): every tensor of a network by name,
  * the arch hash it belongs to, and optionally the optimizer state.
  *
- * Format (version 1, all integers little-endian; docs/formats-weights.md):
+ * Format (version 1, all integers little-endian; docs/formats.md):
  *
  *   offset 0   "NASW"                 4 bytes
  *          4   version                u32 (1)

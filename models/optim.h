@@ -80,7 +80,7 @@ void nas_optim_zero_grad(nas_optim *opt);
 uint64_t nas_optim_steps(const nas_optim *opt);
 const nas_optim_config *nas_optim_get_config(const nas_optim *opt);
 
-/* State blob (little-endian, documented in docs/formats-weights.md):
+/* State blob (little-endian, documented in docs/formats.md):
  * "NASO", version, kind, step count, then per param with a gradient its name,
  * size and buffers (SGD: the momentum buffer when mu > 0; Adam(W): m and v).
  * nas_optim_state_size gives the exact byte count nas_optim_state_save writes

@@ -56,7 +56,7 @@ static void profile_usage(FILE *out) {
             "  --seed S       sampling seed (default 1)\n"
             "  --isolated     time each op alone, again and again, instead of timing each\n"
             "                 op inside whole forward passes of the sampled networks\n"
-            "                 (the default, more accurate: docs/bench-cost-latency.md)\n");
+            "                 (the default, more accurate: docs/benchmarks.md)\n");
 }
 
 /* Parses "--flag value" integer options shared by both commands. */

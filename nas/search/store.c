@@ -1,5 +1,5 @@
 /*
- * store.c - the study store on SQLite (see store.h and docs/formats-study.md).
+ * store.c - the study store on SQLite (see store.h and docs/formats.md).
  *
  * Opening validates before it writes: the header bytes, the application id,
  * the schema version, the tables and columns this code reads, quick_check and

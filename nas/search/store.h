@@ -6,7 +6,7 @@
  * the space source and hash, every trial (point, arch, state, final and
  * intermediate metrics, timings, failure reason, stderr tail), controller
  * state snapshots and a small key/value table (e.g. the supernet checkpoint
- * path). The schema is documented in docs/formats-study.md.
+ * path). The schema is documented in docs/formats.md.
  *
  * Durability: the database runs in WAL mode with synchronous=NORMAL and a
  * busy timeout. Every state change is one transaction (BEGIN IMMEDIATE ...
