@@ -518,7 +518,11 @@ static ss_tval *lower_value(lower *L, ctx *c, ss_node *n, const char *hint) {
             return NULL;
         }
         ss_tval *v = tval_new(L, SS_V_IDENT, n->tok);
-        if (v) v->ident = n->name;
+        /* the template outlives the syntax tree's arena: copy the name */
+        if (v && !(v->ident = nas_arena_strdup(&L->t->arena, n->name))) {
+            L->oom = 1;
+            return NULL;
+        }
         return v;
     }
     case SS_N_CALL:

@@ -632,7 +632,27 @@ static void test_deterministic_names_and_hash(void) {
     ss_space_destroy(b);
 }
 
+/* A bare identifier as a hyperparameter value outlives the compiler's
+ * syntax tree (found by fuzz_compile: a use after free under ASan). */
+static void test_hparam_identifier_value(void) {
+    const char *src = "space h\nhparam a = foo\nhparam b = choice(x, y)\n";
+    ss_space *s = NULL;
+    nas_error err;
+    ASSERT_OK(ss_space_compile_string("h.nas", src, strlen(src), NULL, &s, &err), &err);
+    double *pt = ss_point_alloc(s);
+    nas_arch *a = NULL;
+    ASSERT_OK(ss_space_realize(s, pt, &a, &err), &err);
+    const nas_hparam *h = nas_arch_hparam(a, "a");
+    ASSERT_TRUE(h && h->str);
+    ASSERT_STR_EQ(h->str, "foo");
+    ASSERT_STR_EQ(nas_arch_hparam(a, "b")->str, "x");
+    nas_arch_destroy(a);
+    free(pt);
+    ss_space_destroy(s);
+}
+
 static const test_case TESTS[] = {
+    {"hparam_identifier_value", test_hparam_identifier_value},
     {"bad_inputs", test_bad_inputs},
     {"caret_and_all_errors", test_caret_and_all_errors},
     {"unused_let_warning", test_unused_let_warning},
