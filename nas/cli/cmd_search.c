@@ -44,6 +44,7 @@ static void search_usage(FILE *out) {
             "  --constraint 'latency<=1ms'       repeatable; macs, flops, params, memory too\n"
             "  --reward NAME           objective (default) | mnas | mnas_hard | tunas | weighted\n"
             "  --latency measure|lut:FILE        how latency is obtained (default measure)\n"
+            "  --latency-threads T     threads of the batch-1 latency (default 1)\n"
             "  --early-stop none|median|asha     for trial programs reporting steps\n"
             "  --data SPEC             fashion-mnist (default) | idx:DIR | cifar10:DIR\n"
             "  --proxy-epochs E        train evaluator: epochs per trial (default 1)\n"
@@ -62,7 +63,7 @@ static void search_usage(FILE *out) {
 enum {
     O_CONTROLLER = 1000, O_SEED, O_EVALUATOR, O_TRIALCMD, O_MAXTRIALS, O_PARALLEL, O_MAXFAILED,
     O_BUDGET, O_TIMEOUT, O_OBJECTIVE, O_CONSTRAINT, O_REWARD, O_LATENCY, O_EARLY, O_DATA,
-    O_PEPOCHS, O_PFRAC, O_SNEPOCHS, O_SNBATCH, O_TOPK, O_FEPOCHS, O_STUDY, O_RESUME, O_THREADS,
+    O_LATTHREADS, O_PEPOCHS, O_PFRAC, O_SNEPOCHS, O_SNBATCH, O_TOPK, O_FEPOCHS, O_STUDY, O_RESUME, O_THREADS,
     O_CONFIG, O_HELP
 };
 
@@ -80,6 +81,7 @@ static const struct option OPTS[] = {
     {"constraint", required_argument, 0, O_CONSTRAINT},
     {"reward", required_argument, 0, O_REWARD},
     {"latency", required_argument, 0, O_LATENCY},
+    {"latency-threads", required_argument, 0, O_LATTHREADS},
     {"early-stop", required_argument, 0, O_EARLY},
     {"data", required_argument, 0, O_DATA},
     {"proxy-epochs", required_argument, 0, O_PEPOCHS},
@@ -154,6 +156,7 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
         return 1;
     case O_REWARD: o->reward = v; return 1;
     case O_LATENCY: o->latency = v; return 1;
+    case O_LATTHREADS: return set_int(flag, v, 1, 1024, &o->latency_threads);
     case O_EARLY: o->early_stop = v; return 1;
     case O_DATA: o->data = v; return 1;
     case O_PEPOCHS: return set_int(flag, v, 1, 100000, &o->proxy_epochs);

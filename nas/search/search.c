@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ void nas_search_options_default(nas_search_options *o) {
     o->parallel_trials = 1;
     o->max_failed_trials = 10;
     o->latency = "measure";
+    o->latency_threads = 1;
     o->early_stop = "none";
     o->data = "fashion-mnist";
     o->proxy_epochs = 1;
@@ -136,6 +138,7 @@ static nas_status spec_build(job *j, nas_error *err) {
     for (int i = 0; ok && i < j->n_cons; i++) ok = cJSON_AddItemToArray(cons, cJSON_CreateString(j->cons[i].text));
     ok = ok && add_str(s, "reward", o->reward ? o->reward : "objective");
     ok = ok && add_str(s, "latency", o->latency);
+    ok = ok && cJSON_AddNumberToObject(s, "latency_threads", o->latency_threads);
     ok = ok && add_str(s, "early_stop", o->early_stop);
     ok = ok && add_str(s, "data", o->data);
     ok = ok && cJSON_AddNumberToObject(s, "proxy_epochs", o->proxy_epochs);
@@ -190,6 +193,7 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     o->data = spec_str(s, "data");
     o->proxy_epochs = (int)spec_num(s, "proxy_epochs", o->proxy_epochs);
     o->proxy_fraction = spec_num(s, "proxy_fraction", o->proxy_fraction);
+    o->latency_threads = (int)spec_num(s, "latency_threads", o->latency_threads);
     o->supernet_epochs = (int)spec_num(s, "supernet_epochs", o->supernet_epochs);
     o->supernet_batch = (int)spec_num(s, "supernet_batch", o->supernet_batch);
     o->final_top_k = (int)spec_num(s, "final_top_k", o->final_top_k);
@@ -297,6 +301,19 @@ static nas_status setup_goals(job *j, int from_spec, nas_error *err) {
 
 static int arch_has_network(const nas_arch *a) { return a->n_nodes > 0; }
 
+/* Latency at batch 1 on o.latency_threads threads: the engine is built and
+ * run under that thread count, then the job's count is restored (oneDNN
+ * primitives keep the count they were created with). */
+static nas_status measure_latency(job *j, const nas_arch *a, nas_latency_opts *lo, nas_latency *out,
+                                  nas_error *err) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(j->o.latency_threads);
+    lo->threads = j->o.latency_threads;
+    nas_status s = nas_latency_measure(a, lo, out, err);
+    omp_set_num_threads(saved);
+    return s;
+}
+
 /* Analytic costs and latency of a (batch 1). */
 static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctrl_metrics *m, nas_error *err) {
     ctrl_metrics_init(m);
@@ -316,10 +333,10 @@ static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctr
         if ((s = nas_lut_predict(j->lut, a, &ms, err))) return s;
     } else {
         nas_latency_opts lo = nas_latency_opts_default();
-        lo.warmup = 5;
-        lo.runs = 25;
+        lo.warmup = 3;
+        lo.runs = 15;
         nas_latency lat;
-        if ((s = nas_latency_measure(a, &lo, &lat, err))) return s;
+        if ((s = measure_latency(j, a, &lo, &lat, err))) return s;
         ms = lat.median_ms;
     }
     ctrl_metrics_set(m, "latency_ms", ms, NULL);
@@ -1139,7 +1156,7 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     if ((s = measure_costs(j, a, 0, &fr->costs, err))) goto done;
     nas_latency_opts lo = nas_latency_opts_default();
     nas_latency lat;
-    if ((s = nas_latency_measure(a, &lo, &lat, err))) goto done;
+    if ((s = measure_latency(j, a, &lo, &lat, err))) goto done;
     fr->latency_ms = lat.median_ms;
     fr->p90_ms = lat.p90_ms;
     ctrl_metrics_set(&fr->costs, "accuracy", fr->val_acc, NULL);
@@ -1286,6 +1303,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     spec_strings keep = {0};
     nas_status s;
     if (j.o.max_trials < 1) return NAS_FAIL(err, NAS_ERR_USAGE, "--max-trials must be >= 1");
+    if (j.o.latency_threads < 1) return NAS_FAIL(err, NAS_ERR_USAGE, "--latency-threads must be >= 1");
     if (j.o.parallel_trials < 1 || j.o.parallel_trials > MAX_PARALLEL)
         return NAS_FAIL(err, NAS_ERR_USAGE, "--parallel-trials must be in 1..%d", MAX_PARALLEL);
     if ((s = open_space_and_store(&j, &keep, err))) goto done;

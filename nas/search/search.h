@@ -51,6 +51,7 @@ typedef struct nas_search_options {
     const char *constraints[NAS_SEARCH_MAX_CONSTRAINTS];
     const char *reward;       /* NULL/objective | mnas | mnas_hard | tunas | weighted */
     const char *latency;      /* measure | lut:FILE */
+    int latency_threads;      /* threads of the batch-1 latency measurement (default 1) */
     const char *early_stop;   /* none | median | asha (trial programs reporting steps) */
     const char *data;         /* data spec (fashion-mnist) */
     int proxy_epochs;         /* train evaluator: epochs per trial */
@@ -66,7 +67,7 @@ typedef struct nas_search_options {
 } nas_search_options;
 
 /* Defaults: evolution, seed 0, 50 trials, 1 in parallel, 10 failures, no
- * budget, measured latency, fashion-mnist, proxy 1 epoch on 0.2 of the data,
+ * budget, measured latency on 1 thread, fashion-mnist, proxy 1 epoch on 0.2 of the data,
  * supernet 6 epochs at batch 128, stage 2 top 3 for 10 epochs. */
 void nas_search_options_default(nas_search_options *o);
 
