@@ -297,7 +297,9 @@ static void tensor_free(sn_tensor *t) {
  * 0 for biases. */
 static void tensor_init_values(const sn_tensor *t, float *w, pcg32 *rng) {
     size_t n = dims_count(t->dims);
-    int is_bn_weight = !t->decay && strstr(t->key, ".weight") && strcmp(t->key + strlen(t->key) - 7, ".weight") == 0;
+    size_t len = strlen(t->key);
+    /* weights without decay are BatchNorm scales; biases end in ".bias" */
+    int is_bn_weight = !t->decay && len > 7 && strcmp(t->key + len - 7, ".weight") == 0;
     if (t->decay) {
         double sd = sqrt(2.0 / ((double)t->dims[1] * t->dims[2] * t->dims[3]));
         for (size_t i = 0; i < n; i++) w[i] = (float)(sd * pcg32_normal(rng));

@@ -2,7 +2,7 @@
 # Ranking quality of the supernet on spaces/mobilenet.nas with Fashion-MNIST:
 # trains a supernet, then `nas supernet rank` samples ARCHS archs, scores each
 # with the supernet and trains each stand-alone, and prints Kendall tau and
-# Spearman rho between the two rankings (docs/bench-supernet.md).
+# Spearman rho between the two rankings (docs/benchmarks.md).
 #
 # usage: bench/supernet/rank.sh OUT_DIR [NAS_BINARY]
 # Settings (environment): FRACTION (0.2), EPOCHS (8), BATCH (64), ARCHS (20),

@@ -275,13 +275,14 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
              c->lr.base_lr, c->sandwich ? ", sandwich rule" : "", omp_get_max_threads());
     nas_supernet_result res;
     if (nas_supernet_train(sn, data, f.out, &res, &err)) goto fail;
-    if (isnan(res.train_loss))
+    if (isnan(res.train_loss)) {
         printf("the supernet in %s is already trained to epoch %d/%d (--epochs raises the target)\n", f.out,
                res.epochs_done, c->epochs);
-    else
+    } else {
         printf("supernet trained to epoch %d/%d in %.1f s (median step %.3f s), last epoch loss %.4f acc %.2f%%\n",
                res.epochs_done, c->epochs, res.seconds, res.step_seconds, res.train_loss, 100 * res.train_acc);
-    printf("wrote %s/supernet.ckpt, supernet.json\n", f.out);
+        printf("wrote %s/supernet.ckpt, supernet.json\n", f.out);
+    }
     nas_data_destroy(data);
     nas_supernet_destroy(sn);
     ss_space_destroy(space);
