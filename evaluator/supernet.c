@@ -7,6 +7,7 @@
  * command lines or load data sets.
  */
 #include "evaluator/supernet.h"
+#include "evaluator/train.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -932,20 +933,6 @@ fail:
 /* Loss (sum) and correct count of rows [0, n) of logits (batch x k); the
  * same arithmetic as evaluator/train.c so that scores and nas_eval_run agree
  * bit for bit. */
-static void score_rows(const float *logits, const int *labels, int n, int k, double *loss_sum, long *correct) {
-    for (int i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * k;
-        int best = 0;
-        double mx = z[0];
-        for (int j = 1; j < k; j++)
-            if (z[j] > mx) mx = z[j], best = j;
-        double se = 0;
-        for (int j = 0; j < k; j++) se += exp((double)z[j] - mx);
-        *loss_sum += log(se) + mx - z[labels[i]];
-        *correct += best == labels[i];
-    }
-}
-
 /* BatchNorm recalibration: running mean/var become the exact averages of
  * the batch statistics over `batches` training batches. The network updates
  * running = 0.9 running + 0.1 batch_stat; zeroing the running values before
@@ -995,32 +982,6 @@ fail:
     nas_batch_iter_destroy(it);
     free(acc);
     return s;
-}
-
-static nas_status validate(nas_net *net, const nas_dataset *ds, float *x, uint8_t *y8, int *y, double *loss,
-                           double *acc, nas_error *err) {
-    int b = nas_net_batch(net), k = nas_net_classes(net);
-    size_t img = nas_dataset_image_floats(ds);
-    nas_batch_options bo;
-    nas_batch_options_default(&bo, (size_t)b);
-    bo.shuffle = 0;
-    nas_batch_iter *it = NULL;
-    nas_status s = nas_batch_iter_create(ds, &bo, &it, err);
-    if (s) return s;
-    double loss_sum = 0;
-    long correct = 0;
-    size_t n;
-    while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
-        if (n < (size_t)b) memset(x + n * img, 0, ((size_t)b - n) * img * sizeof *x);
-        for (size_t i = 0; i < (size_t)b; i++) y[i] = i < n ? y8[i] : 0;
-        if ((s = nas_net_forward(net, x, 0, NULL, err))) break;
-        score_rows(nas_net_logits(net), y, (int)n, k, &loss_sum, &correct);
-    }
-    nas_batch_iter_destroy(it);
-    if (s) return s;
-    *loss = loss_sum / (double)ds->n;
-    *acc = (double)correct / (double)ds->n;
-    return NAS_OK;
 }
 
 /* Scores arch; *net_out receives the (cached) scored network. */
@@ -1079,7 +1040,7 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
         if ((s = nas_dataset_gather(val, idx, opt->val_images, &subset, err))) goto fail;
         val = &subset;
     }
-    if ((s = validate(net, val, x, y8, y, &out->val_loss, &out->val_acc, err))) goto fail;
+    if ((s = nas_net_evaluate(net, val, x, y8, y, &out->val_loss, &out->val_acc, err))) goto fail;
     out->images = val->n;
     out->seconds = nas_time_now() - t0;
     *net_out = net;

@@ -143,8 +143,7 @@ static const nas_dataset *split_of(const nas_data *d, nas_split split) {
     return split == NAS_SPLIT_TRAIN ? &d->train : split == NAS_SPLIT_VAL ? &d->val : &d->test;
 }
 
-/* Inference over a whole split with net (batch B); pads the last batch. */
-static nas_status evaluate(nas_net *net, const nas_dataset *ds, float *x, uint8_t *y8, int *y,
+nas_status nas_net_evaluate(nas_net *net, const nas_dataset *ds, float *x, uint8_t *y8, int *y,
                            double *loss, double *acc, nas_error *err) {
     int b = nas_net_batch(net), k = nas_net_classes(net);
     size_t img = nas_dataset_image_floats(ds);
@@ -303,7 +302,7 @@ nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_trai
         r.train_acc = (double)correct / (double)seen;
         r.images_per_s = seen / epoch_time;
         r.val_loss = r.val_acc = NAN;
-        if (data->val.n && (s = evaluate(net, &data->val, x, y8, y, &r.val_loss, &r.val_acc, err))) goto fail;
+        if (data->val.n && (s = nas_net_evaluate(net, &data->val, x, y8, y, &r.val_loss, &r.val_acc, err))) goto fail;
         r.seconds = nas_time_now() - t0;
         if (cfg->progress) {
             char extra[128];
@@ -326,7 +325,7 @@ nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_trai
     }
     res->images_per_s = train_time > 0 ? (double)images / train_time : 0;
     if (cfg->eval_test && data->test.n &&
-        (s = evaluate(net, &data->test, x, y8, y, &res->test_loss, &res->test_acc, err)))
+        (s = nas_net_evaluate(net, &data->test, x, y8, y, &res->test_loss, &res->test_acc, err)))
         goto fail;
     res->seconds = nas_time_now() - t0;
     if (cfg->eval_test)
@@ -379,7 +378,7 @@ nas_status nas_eval_run(const nas_arch *a, const nas_data *data, const char *wei
         s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for a batch of %d", batch);
         goto fail;
     }
-    s = evaluate(net, ds, x, y8, y, loss, acc, err);
+    s = nas_net_evaluate(net, ds, x, y8, y, loss, acc, err);
 fail:
     nas_net_destroy(net);
     free(x);

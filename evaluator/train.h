@@ -91,6 +91,14 @@ nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_trai
  * spaces trains it. Caller destroys the arch. */
 nas_status nas_train_reference_arch(int c, int h, int w, int classes, nas_arch **out, nas_error *err);
 
+/* Loss (mean cross-entropy) and accuracy of a whole split in inference
+ * mode with net (its batch B): x, y8 and y are caller buffers of B images
+ * and labels; the last partial batch is padded and only its real images
+ * count. The one scoring path of training, evaluation and the supernet. */
+struct nas_net;
+nas_status nas_net_evaluate(struct nas_net *net, const nas_dataset *ds, float *x, uint8_t *y8, int *y,
+                            double *loss, double *acc, nas_error *err);
+
 typedef enum nas_split { NAS_SPLIT_TRAIN, NAS_SPLIT_VAL, NAS_SPLIT_TEST } nas_split;
 
 /* Loss and accuracy of the weights file on one split, in inference mode.
