@@ -40,7 +40,7 @@ static const char *SPACE = "space killtest\n"
    sleep makes kills land inside trials too */
 static const char *PROGRAM =
     "for a in \"$@\"; do case $a in --x=*) x=${a#--x=};; --k=*) k=${a#--k=};; --n=*) n=${a#--n=};; esac; done\n"
-    "sleep 0.02\n"
+    "sleep 0.05\n"
     "awk -v x=$x -v k=$k -v n=$n 'BEGIN { s = -(x-0.3)^2 - (k-3)^2/10 - (n-7)^2/100;"
     " printf \"{\\\"metric\\\": \\\"score\\\", \\\"value\\\": %.17g}\\n\", s }' >> \"$NAS_METRICS_FILE\"\n";
 
@@ -98,17 +98,19 @@ static void test_kill_and_resume(void) {
     snprintf(killed, sizeof killed, "%s/killed", tmp);
     write_file("kill.nas", SPACE);
     write_file("prog.sh", PROGRAM);
-    char *ref_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "25",
+    char *ref_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "40",
                         "--trial-cmd", cmd, "--study", ref, NULL};
     ASSERT_EQ_INT(run_nas(ref_args, 0), 0);
-    char *kill_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "25",
+    char *kill_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "40",
                          "--trial-cmd", cmd, "--study", killed, NULL};
     pcg32 rng;
     pcg32_seed(&rng, 2024, 7);
     int kills = 0, finished = 0;
     for (int round = 0; round < 200 && !finished; round++) {
-        int delay = 20 + (int)pcg32_bounded(&rng, 150);
-        int rc = run_nas(kill_args, kills < 24 ? delay : 0);
+        /* each run lives 30-150 ms: shorter than the job (40 trials of 50+ ms),
+           so most runs are killed part-way; after 30 kills the job may finish */
+        int delay = 30 + (int)pcg32_bounded(&rng, 120);
+        int rc = run_nas(kill_args, kills < 30 ? delay : 0);
         if (rc == -1) kills++;
         else {
             ASSERT_EQ_INT(rc, 0);
@@ -121,8 +123,8 @@ static void test_kill_and_resume(void) {
     int64_t ca[NAS_TRIAL_STATE_COUNT], cb[NAS_TRIAL_STATE_COUNT];
     read_trace(ref, &a, ca);
     read_trace(killed, &b, cb);
-    ASSERT_EQ_INT(ca[NAS_TRIAL_COMPLETE], 25);
-    ASSERT_EQ_INT(cb[NAS_TRIAL_COMPLETE], 25);
+    ASSERT_EQ_INT(ca[NAS_TRIAL_COMPLETE], 40);
+    ASSERT_EQ_INT(cb[NAS_TRIAL_COMPLETE], 40);
     ASSERT_EQ_INT(cb[NAS_TRIAL_FAILED], 0);
     ASSERT_EQ_INT(cb[NAS_TRIAL_PENDING] + cb[NAS_TRIAL_RUNNING], 0);
     /* the killed job's trials are the uninterrupted job's, in the same order */
