@@ -21,41 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "evaluator/supernet_internal.h"
+#include "models/checkpoint.h"
+#include "nas/core/bytes.h"
 #include "nas/core/fileio.h"
 
 #define CKPT_MAGIC "NASS"
 #define CKPT_HEAD 20
-
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t crc_all(const unsigned char *p, size_t len) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    while (len > 0) {
-        uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, p, chunk);
-        p += chunk;
-        len -= chunk;
-    }
-    return (uint32_t)crc;
-}
 
 static int add_hex(cJSON *o, const char *name, uint64_t v) {
     char buf[32];
@@ -160,9 +133,9 @@ nas_status sn_checkpoint_save(const nas_supernet *sn, const char *dir, nas_error
         goto fail;
     }
     memcpy(buf, CKPT_MAGIC, 4);
-    put_u32(buf + 4, NAS_SUPERNET_CKPT_VERSION);
-    put_u64(buf + 8, size);
-    put_u32(buf + 16, (uint32_t)hl);
+    nas_put_u32(buf + 4, NAS_SUPERNET_CKPT_VERSION);
+    nas_put_u64(buf + 8, size);
+    nas_put_u32(buf + 16, (uint32_t)hl);
     memcpy(buf + CKPT_HEAD, text, hl);
     unsigned char *p = buf + CKPT_HEAD + hl;
     for (int i = 0; i < sn->n_t; i++) {
@@ -170,17 +143,17 @@ nas_status sn_checkpoint_save(const nas_supernet *sn, const char *dir, nas_error
         for (size_t k = 0; k < t->n; k++) {
             uint32_t u;
             memcpy(&u, &t->w[k], 4);
-            put_u32(p + 4 * k, u);
+            nas_put_u32(p + 4 * k, u);
         }
         p += 4 * t->n;
     }
     for (int i = 0; i < sn->n_t; i++) {
         size_t bl = nas_optim_state_size(sn->t[i]->opt);
-        put_u64(p, bl);
+        nas_put_u64(p, bl);
         nas_optim_state_save(sn->t[i]->opt, p + 8);
         p += 8 + bl;
     }
-    put_u32(p, crc_all(buf, size - 4));
+    nas_put_u32(p, nas_checkpoint_crc32(buf, size - 4));
     snprintf(path, sizeof path, "%s/supernet.ckpt", dir);
     if ((s = nas_file_write_atomic(path, buf, size, err))) goto fail;
     snprintf(path, sizeof path, "%s/supernet.json", dir);
@@ -271,21 +244,21 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: not a supernet checkpoint (bad magic)", path);
         goto fail;
     }
-    if (get_u32(b + 4) != NAS_SUPERNET_CKPT_VERSION) {
+    if (nas_get_u32(b + 4) != NAS_SUPERNET_CKPT_VERSION) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: checkpoint version %u, this nas reads version %u", path,
-                     get_u32(b + 4), NAS_SUPERNET_CKPT_VERSION);
+                     nas_get_u32(b + 4), NAS_SUPERNET_CKPT_VERSION);
         goto fail;
     }
-    if (get_u64(b + 8) != len) {
+    if (nas_get_u64(b + 8) != len) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: truncated or padded: the header says %llu bytes, the file has %zu", path,
-                     (unsigned long long)get_u64(b + 8), len);
+                     (unsigned long long)nas_get_u64(b + 8), len);
         goto fail;
     }
-    if (crc_all(b, len - 4) != get_u32(b + len - 4)) {
+    if (nas_checkpoint_crc32(b, len - 4) != nas_get_u32(b + len - 4)) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: CRC mismatch (the file is corrupt)", path);
         goto fail;
     }
-    size_t hl = get_u32(b + 16);
+    size_t hl = nas_get_u32(b + 16);
     if (hl > len - CKPT_HEAD - 4 || !(h = cJSON_ParseWithLength(data + CKPT_HEAD, hl))) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: bad header at byte offset %d", path, CKPT_HEAD);
         goto fail;
@@ -358,18 +331,18 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
             goto fail;
         }
         for (size_t k = 0; k < st->n; k++) {
-            uint32_t u = get_u32(b + off + 4 * k);
+            uint32_t u = nas_get_u32(b + off + 4 * k);
             memcpy(&st->w[k], &u, 4);
         }
         off += 4 * st->n;
     }
     sn->init_rng = init_after;
     for (int i = 0; i < sn->n_t; i++) {
-        if (end - off < 8 || end - off - 8 < get_u64(b + off)) {
+        if (end - off < 8 || end - off - 8 < nas_get_u64(b + off)) {
             s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: optimizer state truncated at byte offset %zu", path, off);
             goto fail;
         }
-        size_t bl = (size_t)get_u64(b + off);
+        size_t bl = (size_t)nas_get_u64(b + off);
         if ((s = nas_optim_state_load(sn->t[i]->opt, b + off + 8, bl, path, off + 8, err))) goto fail;
         off += 8 + bl;
     }

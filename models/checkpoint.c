@@ -12,31 +12,15 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "nas/core/bytes.h"
 #include "nas/core/fileio.h"
 
 #define CKPT_MAGIC "NASW"
 #define CKPT_HEADER 32
 #define CKPT_FLAG_OPTIM 1u
 
-static void put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-/* zlib's crc32 over any length (its length argument is a uInt). */
-static uint32_t crc32_all(const unsigned char *p, size_t len) {
+uint32_t nas_checkpoint_crc32(const void *data, size_t len) {
+    const unsigned char *p = data;
     uLong crc = crc32(0L, Z_NULL, 0);
     while (len > 0) {
         uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
@@ -73,32 +57,32 @@ nas_status nas_checkpoint_encode(uint64_t arch_hash, const nas_param *params, si
     if (!buf)
         return NAS_FAIL(err, NAS_ERR_NOMEM, "checkpoint: out of memory for %zu bytes", size);
     memcpy(buf, CKPT_MAGIC, 4);
-    put_u32(buf + 4, NAS_CHECKPOINT_VERSION);
-    put_u64(buf + 8, (uint64_t)size);
-    put_u64(buf + 16, arch_hash);
-    put_u32(buf + 24, (uint32_t)n_params);
-    put_u32(buf + 28, opt ? CKPT_FLAG_OPTIM : 0u);
+    nas_put_u32(buf + 4, NAS_CHECKPOINT_VERSION);
+    nas_put_u64(buf + 8, (uint64_t)size);
+    nas_put_u64(buf + 16, arch_hash);
+    nas_put_u32(buf + 24, (uint32_t)n_params);
+    nas_put_u32(buf + 28, opt ? CKPT_FLAG_OPTIM : 0u);
     unsigned char *p = buf + CKPT_HEADER;
     for (size_t i = 0; i < n_params; i++) {
         size_t name_len = strlen(params[i].name);
-        put_u32(p, (uint32_t)name_len);
+        nas_put_u32(p, (uint32_t)name_len);
         memcpy(p + 4, params[i].name, name_len);
         p += 4 + name_len;
-        put_u64(p, (uint64_t)params[i].n);
+        nas_put_u64(p, (uint64_t)params[i].n);
         p += 8;
         for (size_t k = 0; k < params[i].n; k++) {
             uint32_t u;
             memcpy(&u, &params[i].w[k], 4);
-            put_u32(p + 4 * k, u);
+            nas_put_u32(p + 4 * k, u);
         }
         p += 4 * params[i].n;
     }
     if (opt) {
-        put_u64(p, (uint64_t)state);
+        nas_put_u64(p, (uint64_t)state);
         nas_optim_state_save(opt, p + 8);
         p += 8 + state;
     }
-    put_u32(p, crc32_all(buf, size - 4));
+    nas_put_u32(p, nas_checkpoint_crc32(buf, size - 4));
     *data = buf;
     *len = size;
     return NAS_OK;
@@ -131,13 +115,13 @@ static nas_status check_frame(const unsigned char *b, size_t len, const char *sr
                         "%s: truncated: the file ends at byte offset %zu inside the %d-byte "
                         "header",
                         src, len, CKPT_HEADER);
-    uint32_t version = get_u32(b + 4);
+    uint32_t version = nas_get_u32(b + 4);
     if (version != NAS_CHECKPOINT_VERSION)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
                         "%s: weights file version %u (byte offset 4) is not supported; this "
                         "build reads version %u",
                         src, version, NAS_CHECKPOINT_VERSION);
-    uint64_t size = get_u64(b + 8);
+    uint64_t size = nas_get_u64(b + 8);
     if (size > len)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
                         "%s: truncated: the file ends at byte offset %zu, its header (byte "
@@ -147,7 +131,7 @@ static nas_status check_frame(const unsigned char *b, size_t len, const char *sr
         return NAS_FAIL(err, NAS_ERR_FORMAT,
                         "%s: %zu unexpected bytes after the end at byte offset %llu", src,
                         len - (size_t)size, (unsigned long long)size);
-    uint32_t stored = get_u32(b + len - 4), actual = crc32_all(b, len - 4);
+    uint32_t stored = nas_get_u32(b + len - 4), actual = nas_checkpoint_crc32(b, len - 4);
     if (stored != actual)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
                         "%s: CRC mismatch: stored 0x%08x at byte offset %zu, computed 0x%08x "
@@ -172,7 +156,7 @@ static nas_status read_tensor(const unsigned char *b, size_t *off, size_t end, c
     if (end - o < 4)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: tensor %zu: record cut at byte offset %zu", src,
                         index, o);
-    t->name_len = get_u32(b + o);
+    t->name_len = nas_get_u32(b + o);
     if (t->name_len == 0 || t->name_len >= NAS_PARAM_NAME_MAX)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
                         "%s: tensor %zu: bad name length %zu at byte offset %zu (1..%d)", src,
@@ -184,7 +168,7 @@ static nas_status read_tensor(const unsigned char *b, size_t *off, size_t end, c
     if (memchr(t->name, 0, t->name_len))
         return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: tensor %zu: NUL in name at byte offset %zu",
                         src, index, o + 4);
-    t->n = get_u64(b + o + 4 + t->name_len);
+    t->n = nas_get_u64(b + o + 4 + t->name_len);
     t->data_off = o + 4 + t->name_len + 8;
     if (t->n > (end - t->data_off) / 4)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
@@ -206,7 +190,7 @@ static nas_status read_optim_section(const unsigned char *b, size_t off, size_t 
         if (end - off < 8)
             return NAS_FAIL(err, NAS_ERR_FORMAT,
                             "%s: optimizer section cut at byte offset %zu", src, off);
-        uint64_t n = get_u64(b + off);
+        uint64_t n = nas_get_u64(b + off);
         if (n > end - off - 8)
             return NAS_FAIL(err, NAS_ERR_FORMAT,
                             "%s: optimizer section length %llu at byte offset %zu runs past the "
@@ -229,13 +213,13 @@ nas_status nas_checkpoint_inspect_memory(const void *data, size_t len, const cha
     memset(info, 0, sizeof *info);
     nas_status s = check_frame(b, len, src, err);
     if (s) return s;
-    uint32_t flags = get_u32(b + 28);
+    uint32_t flags = nas_get_u32(b + 28);
     if (flags & ~CKPT_FLAG_OPTIM)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: unknown flags 0x%x at byte offset 28", src,
                         flags);
-    info->version = get_u32(b + 4);
-    info->arch_hash = get_u64(b + 16);
-    info->n_tensors = get_u32(b + 24);
+    info->version = nas_get_u32(b + 4);
+    info->arch_hash = nas_get_u64(b + 16);
+    info->n_tensors = nas_get_u32(b + 24);
     info->has_optim_state = (flags & CKPT_FLAG_OPTIM) != 0;
     size_t off = CKPT_HEADER, end = len - 4;
     for (size_t i = 0; i < info->n_tensors; i++) {
@@ -313,7 +297,7 @@ nas_status nas_checkpoint_decode(const void *data, size_t len, const char *sourc
     for (size_t k = 0; k < n_params; k++) {
         const unsigned char *p = b + where[k] - 1;
         for (size_t i = 0; i < params[k].n; i++) {
-            uint32_t u = get_u32(p + 4 * i);
+            uint32_t u = nas_get_u32(p + 4 * i);
             memcpy(&params[k].w[i], &u, 4);
         }
     }

@@ -74,4 +74,8 @@ nas_status nas_checkpoint_inspect(const char *path, nas_checkpoint_info *info, n
 nas_status nas_checkpoint_inspect_memory(const void *data, size_t len, const char *source,
                                          nas_checkpoint_info *info, nas_error *err);
 
+/* zlib's CRC-32 of len bytes (any length): the checksum of weights files
+ * and supernet checkpoints. */
+uint32_t nas_checkpoint_crc32(const void *data, size_t len);
+
 #endif
