@@ -3,7 +3,8 @@
 # search on the embedded default data (Fashion-MNIST): spaces/mobilenet.nas,
 # the weight-sharing supernet evaluator, regularized evolution, a batch-1
 # latency constraint of 1 ms, then stage 2 (the best candidate retrained from
-# scratch and tested). About 15 minutes on 2 cores. The study goes to
+# scratch and tested). 25 minutes measured on 2 cores shared with a CI run;
+# less on an idle machine. The study goes to
 # runs/main (running the command again continues or reports it); extra
 # arguments go to `nas search` (e.g. --time-budget 60m, --max-trials 100).
 set -euo pipefail
