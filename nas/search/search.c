@@ -849,6 +849,32 @@ static nas_status build_train_command(job *j, int epochs, double fraction, const
     return NAS_OK;
 }
 
+/* The network a trial trains: its stored arch, or for a hyperparameter-only
+ * space trained by the built-in trainer, the point's hyperparameters set on
+ * the base network. Caller destroys *out. */
+static nas_status load_trial_arch(const job *j, const char *arch_json, nas_arch **out, nas_error *err) {
+    nas_arch *a = NULL;
+    *out = NULL;
+    nas_status s = nas_arch_from_json(arch_json, strlen(arch_json), "trial arch", &a, err);
+    if (s || !j->base) {
+        *out = a;
+        return s;
+    }
+    nas_arch *b = nas_arch_clone(j->base);
+    if (!b) s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    for (int i = 0; !s && i < a->n_hparams; i++) {
+        const nas_hparam *h = &a->hparams[i];
+        s = h->str ? nas_arch_set_hparam_str(b, h->name, h->str, err) : nas_arch_set_hparam_num(b, h->name, h->num, err);
+    }
+    nas_arch_destroy(a);
+    if (s) {
+        nas_arch_destroy(b);
+        return s;
+    }
+    *out = b;
+    return NAS_OK;
+}
+
 static nas_status start_program(job *j, slot *sl, const double *pt, const next_trial *nt, nas_error *err) {
     nas_status s;
     nas_arch *a = NULL;
@@ -856,24 +882,7 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     size_t n_params = 0;
     char dir[4200], cmd[8192];
     trial_dir(j, nt, dir, sizeof dir);
-    if ((s = nas_arch_from_json(nt->arch_json, strlen(nt->arch_json), "trial arch", &a, err))) return s;
-    if (j->base) {
-        /* hyperparameter-only space trained by the built-in trainer: the
-           point's hyperparameters on the base network */
-        nas_arch *b = nas_arch_clone(j->base);
-        if (!b) {
-            nas_arch_destroy(a);
-            return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
-        }
-        for (int i = 0; i < a->n_hparams; i++) {
-            const nas_hparam *h = &a->hparams[i];
-            s = h->str ? nas_arch_set_hparam_str(b, h->name, h->str, err) : nas_arch_set_hparam_num(b, h->name, h->num, err);
-            if (s) break;
-        }
-        nas_arch_destroy(a);
-        a = b;
-        if (s) goto done;
-    }
+    if ((s = load_trial_arch(j, nt->arch_json, &a, err))) return s;
     char *arch_json = NULL;
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
     nas_trial_spec spec = {0};
@@ -1121,18 +1130,7 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     fr->number = r->number;
     snprintf(fr->dir, sizeof fr->dir, "%s/final/trial-%lld", j->dir, (long long)r->number);
     snprintf(tdir, sizeof tdir, "%s/run", fr->dir);
-    if ((s = nas_arch_from_json(r->arch_json, strlen(r->arch_json), "trial arch", &a, err))) return s;
-    if (j->base) {
-        nas_arch *b = nas_arch_clone(j->base);
-        for (int i = 0; b && i < a->n_hparams; i++) {
-            const nas_hparam *h = &a->hparams[i];
-            if (h->str) nas_arch_set_hparam_str(b, h->name, h->str, NULL);
-            else nas_arch_set_hparam_num(b, h->name, h->num, NULL);
-        }
-        nas_arch_destroy(a);
-        a = b;
-        if (!a) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
-    }
+    if ((s = load_trial_arch(j, r->arch_json, &a, err))) return s;
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
     if ((s = build_train_command(j, j->o.final_epochs, 1.0, fr->dir, 1, cmd, sizeof cmd, err))) goto done;
     nas_trial_spec spec = {0};
