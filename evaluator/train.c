@@ -386,3 +386,52 @@ fail:
     free(y);
     return s;
 }
+
+nas_status nas_train_estimate(const nas_arch *a, const nas_train_config *cfg, size_t n_train, size_t n_eval,
+                              double *seconds, nas_error *err) {
+    enum { WARMUP = 1, TIMED = 3 };
+    *seconds = 0;
+    if (cfg->epochs < 1 || cfg->batch < 1)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "estimate: epochs and batch must be >= 1");
+    nas_status s;
+    nas_net *net = NULL;
+    nas_optim *opt = NULL;
+    pcg32 rng;
+    pcg32_seed(&rng, cfg->seed, 3);
+    size_t img = (size_t)a->in_c * (size_t)a->in_h * (size_t)a->in_w;
+    float *x = malloc((size_t)cfg->batch * img * sizeof *x);
+    int *y = malloc((size_t)cfg->batch * sizeof *y);
+    if (!x || !y) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for a batch of %d", cfg->batch);
+        goto done;
+    }
+    for (size_t i = 0; i < (size_t)cfg->batch * img; i++) x[i] = (float)pcg32_double(&rng) - 0.5f;
+    for (int i = 0; i < cfg->batch; i++) y[i] = (int)pcg32_bounded(&rng, (uint32_t)a->classes);
+    if ((s = nas_net_create(a, cfg->batch, NAS_NET_GRADS, &rng, &net, err))) goto done;
+    nas_param *params;
+    int n_params;
+    nas_net_params(net, &params, &n_params);
+    if ((s = nas_optim_create(&cfg->optim, params, (size_t)n_params, &opt, err))) goto done;
+    double t[TIMED], t0 = 0;
+    for (int i = 0; i < WARMUP + TIMED; i++) {
+        if (i >= WARMUP) t0 = nas_time_now();
+        if ((s = nas_net_forward(net, x, 1, &rng, err)) || (s = nas_net_backward(net, y, err))) goto done;
+        nas_optim_step(opt, 1e-6);
+        if (i >= WARMUP) t[i - WARMUP] = nas_time_now() - t0;
+    }
+    /* median of the timed steps */
+    for (int i = 1; i < TIMED; i++)
+        for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
+            double tmp = t[k];
+            t[k] = t[k - 1], t[k - 1] = tmp;
+        }
+    double per_image = t[TIMED / 2] / cfg->batch;
+    *seconds = per_image * ((double)cfg->epochs * (double)(n_train / (size_t)cfg->batch * (size_t)cfg->batch) +
+                            (double)n_eval / 3.0);
+done:
+    nas_optim_destroy(opt);
+    nas_net_destroy(net);
+    free(x);
+    free(y);
+    return s;
+}

@@ -106,4 +106,15 @@ typedef enum nas_split { NAS_SPLIT_TRAIN, NAS_SPLIT_VAL, NAS_SPLIT_TEST } nas_sp
 nas_status nas_eval_run(const nas_arch *a, const nas_data *data, const char *weights,
                         nas_split split, int batch, double *loss, double *acc, nas_error *err);
 
+/* Wall time a run of cfg (epochs, batch, optimizer) over n_train training
+ * images is expected to take on this machine with the current OpenMP thread
+ * count, plus n_eval images scored in inference mode (validation every
+ * epoch, test at the end: the caller sums them): builds a's network, times
+ * three training steps on random data after one warm-up step and scales
+ * their median; an inference image is counted as a third of a training
+ * image (forward only). Used to plan a time budget; it says nothing about
+ * data loading or other jobs on the machine. */
+nas_status nas_train_estimate(const nas_arch *a, const nas_train_config *cfg, size_t n_train, size_t n_eval,
+                              double *seconds, nas_error *err);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <time.h>
@@ -197,10 +198,83 @@ static void test_job_file_and_usage(void) {
     ASSERT_EQ_INT(run_nas(args5, 0), 1);
 }
 
+/* A small IDX data set (random pixels) in tmp/idx: n_train + n_test images. */
+static void write_idx(const char *name, int n, int images) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/idx/%s", tmp, name);
+    FILE *f = fopen(path, "wb");
+    ASSERT_TRUE(f != NULL);
+    unsigned char hdr[16] = {0, 0, 8, images ? 3 : 1, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                             (unsigned char)(n >> 8), (unsigned char)n, 0, 0, 0, 28, 0, 0, 0, 28};
+    fwrite(hdr, 1, images ? 16 : 8, f);
+    pcg32 rng;
+    pcg32_seed(&rng, (uint64_t)n, (uint64_t)images);
+    for (long i = 0; i < (long)n * (images ? 784 : 1); i++) fputc(images ? (int)pcg32_bounded(&rng, 256) : (int)(i % 10), f);
+    fclose(f);
+}
+
+/* The time budget covers stage 2: when stage 2's estimated time is more than
+ * the budget, the job runs its first trial only, then retrains it; without
+ * stage 2 the same budget lets the search run many trials. */
+static void test_time_budget_keeps_stage2(void) {
+    char space[512], idx[512], data[600], dir[512], dir2[512], log[512];
+    snprintf(space, sizeof space, "%s/budget.nas", tmp);
+    snprintf(idx, sizeof idx, "%s/idx", tmp);
+    snprintf(data, sizeof data, "idx:%s", idx);
+    snprintf(dir, sizeof dir, "%s/budget", tmp);
+    snprintf(dir2, sizeof dir2, "%s/budget-nostage2", tmp);
+    snprintf(log, sizeof log, "%s/budget.log", tmp);
+    write_file("budget.nas", "space budget\nhparam lr = choice(0.01, 0.02, 0.05, 0.1)\n"
+                             "hparam weight_decay = float(1e-5, 1e-3, log)\nobjective maximize accuracy\n");
+    mkdir(idx, 0755);
+    write_idx("train-images-idx3-ubyte", 300, 1);
+    write_idx("train-labels-idx1-ubyte", 300, 0);
+    write_idx("t10k-images-idx3-ubyte", 100, 1);
+    write_idx("t10k-labels-idx1-ubyte", 100, 0);
+    /* stage 2: 30 epochs of 2 batches of 128 (~60 training steps of the
+       reference CNN, several seconds on one thread) against a 2 s budget */
+    char *args[] = {"nas", "search", space, "--evaluator", "train", "--data", data, "--controller", "random",
+                    "--max-trials", "500", "--proxy-fraction", "1", "--time-budget", "2s", "--final-top-k", "1", "--final-epochs", "30",
+                    "--threads", "1", "--study", dir, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(NAS_BINARY, args);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    char *text = NULL;
+    size_t len = 0;
+    nas_error err;
+    ASSERT_OK(nas_file_read(log, &text, &len, &err), &err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fprintf(stderr, "%s", text);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 1);
+    ASSERT_TRUE(strstr(text, "time budget: stage 2 estimated at") != NULL);
+    free(text);
+    char best[600];
+    snprintf(best, sizeof best, "%s/best/weights.nasw", dir);
+    ASSERT_TRUE(nas_path_exists(best));
+    /* the same budget without stage 2: the search itself uses it */
+    char *args2[] = {"nas", "-q", "search", space, "--evaluator", "train", "--data", data, "--controller", "random",
+                     "--max-trials", "500", "--proxy-fraction", "1", "--time-budget", "2s", "--final-top-k", "0", "--threads", "1",
+                     "--study", dir2, NULL};
+    ASSERT_EQ_INT(run_nas(args2, 0), 0);
+    read_trace(dir2, &t, c);
+    ASSERT_TRUE(c[NAS_TRIAL_COMPLETE] >= 1 && c[NAS_TRIAL_COMPLETE] < 500);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
     {"job_file_and_usage", test_job_file_and_usage},
+    {"time_budget_keeps_stage2", test_time_budget_keeps_stage2},
     {NULL, NULL},
 };
 

@@ -149,10 +149,31 @@ static void test_mismatched_data_refused(void) {
     nas_data_destroy(d);
 }
 
+/* The stage-2 time estimate: positive and finite for a real network, zero
+ * training images leave only the inference share, bad settings refused. */
+static void test_estimate(void) {
+    nas_arch *a = small_cnn();
+    nas_train_config cfg;
+    nas_train_config_default(&cfg);
+    cfg.epochs = 2;
+    cfg.batch = 16;
+    nas_error err;
+    double sec = -1, eval_only = -1;
+    ASSERT_OK(nas_train_estimate(a, &cfg, 1000, 300, &sec, &err), &err);
+    ASSERT_TRUE(isfinite(sec) && sec > 0);
+    ASSERT_OK(nas_train_estimate(a, &cfg, 0, 300, &eval_only, &err), &err);
+    ASSERT_TRUE(eval_only > 0 && eval_only < sec);
+    cfg.epochs = 0;
+    ASSERT_EQ_INT(nas_train_estimate(a, &cfg, 1000, 300, &sec, &err), NAS_ERR_INVALID);
+    ASSERT_STR_EQ(err.msg, "estimate: epochs and batch must be >= 1");
+    nas_arch_destroy(a);
+}
+
 static const test_case TESTS[] = {
     {"short_training_reaches_accuracy", test_short_training_reaches_accuracy},
     {"hparams_applied_and_checked", test_hparams_applied_and_checked},
     {"mismatched_data_refused", test_mismatched_data_refused},
+    {"estimate", test_estimate},
     {NULL, NULL},
 };
 

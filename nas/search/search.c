@@ -89,6 +89,9 @@ typedef struct job {
     double t0;
     int best_number;
     double best_reward;
+    /* time budget: stage 2's expected wall time, kept up to date with the best */
+    size_t s2_train_n, s2_eval_n; /* images stage 2 trains on / scores in all */
+    double s2_model_s;            /* one stage-2 model, estimated for the best trial */
     nas_progress bar;
     const nas_logger *lg;
 } job;
@@ -569,6 +572,8 @@ static char *metrics_to_json(const ctrl_metrics *m) {
     return text;
 }
 
+static void plan_stage2(job *j, const double *pt);
+
 /* complete + observe + snapshot as one transaction. */
 static nas_status record_complete(job *j, int64_t id, int64_t number, const double *pt, ctrl_metrics *m,
                                   const nas_metric_step *series, size_t n_series, nas_error *err) {
@@ -596,7 +601,9 @@ static nas_status record_complete(job *j, int64_t id, int64_t number, const doub
     s = nas_store_commit(j->store, err);
     if (!s) {
         j->completed++;
+        int before = j->best_number;
         update_best(j, number, reward);
+        if (j->best_number != before) plan_stage2(j, pt);
     }
 done:
     free(state);
@@ -875,6 +882,82 @@ static nas_status load_trial_arch(const job *j, const char *arch_json, nas_arch 
     return NAS_OK;
 }
 
+/* ---- time budget ---- */
+
+/* Stage 2 retrains up to final_top_k trials from scratch, so a job with a
+ * time budget stops starting trials when the time left is what that takes:
+ * the estimate (nas_train_estimate) is made for the best trial so far, once
+ * per new best, and counted once per model stage 2 will train. */
+static int stage2_planned(const job *j) {
+    return j->o.time_budget_s > 0 && j->o.final_top_k > 0 && j->ev != EV_COMMAND;
+}
+
+static void plan_stage2_arch(job *j, const char *arch_json) {
+    nas_arch *t = NULL;
+    nas_error e = {0};
+    nas_train_config cfg;
+    nas_train_config_default(&cfg);
+    double one = 0;
+    nas_status s = load_trial_arch(j, arch_json, &t, &e);
+    if (!s) s = nas_train_config_from_hparams(&cfg, t, &e);
+    cfg.epochs = j->o.final_epochs;
+    if (!s) s = nas_train_estimate(t, &cfg, j->s2_train_n, j->s2_eval_n, &one, &e);
+    if (s) {
+        nas_log(j->lg, NAS_LOG_WARN, "time budget: cannot estimate stage 2 (%s); keeping %.0f s per model",
+                e.msg, j->s2_model_s);
+    } else {
+        j->s2_model_s = one;
+        nas_log(j->lg, NAS_LOG_INFO, "time budget: stage 2 estimated at %.0f s per model (%d epochs)", one,
+                j->o.final_epochs);
+    }
+    nas_arch_destroy(t);
+}
+
+/* After a new best: its arch is the point's. */
+static void plan_stage2(job *j, const double *pt) {
+    if (!stage2_planned(j) || j->s2_train_n == 0) return;
+    nas_arch *a = NULL;
+    char *json = NULL;
+    nas_error e = {0};
+    if (ss_space_realize(j->space, pt, &a, &e) || nas_arch_to_json(a, &json, &e))
+        nas_log(j->lg, NAS_LOG_WARN, "time budget: cannot estimate stage 2 (%s)", e.msg);
+    else
+        plan_stage2_arch(j, json);
+    free(json);
+    nas_arch_destroy(a);
+}
+
+/* On resume: the stored best's arch. */
+static int plan_resumed(void *user, const nas_trial_record *r) {
+    job *j = user;
+    if (r->number != j->best_number || !r->arch_json) return 0;
+    plan_stage2_arch(j, r->arch_json);
+    return 1;
+}
+
+/* The images stage 2 will see: its data loaded once as `nas train` loads it. */
+static nas_status setup_budget(job *j, nas_error *err) {
+    if (!stage2_planned(j)) return NAS_OK;
+    nas_data *d = NULL;
+    nas_status s = nas_data_load(j->o.data, NULL, &d, err);
+    if (s) return s;
+    j->s2_train_n = d->train.n;
+    j->s2_eval_n = (size_t)j->o.final_epochs * d->val.n + d->test.n;
+    nas_data_destroy(d);
+    return NAS_OK;
+}
+
+/* Whether the loop must stop starting trials: the budget minus stage 2's
+ * share is spent (but never before a first trial completed, or stage 2
+ * would have nothing to retrain). */
+static int out_of_time(const job *j) {
+    if (j->o.time_budget_s <= 0) return 0;
+    if (!stage2_planned(j)) return nas_time_now() - j->t0 >= j->o.time_budget_s;
+    if (j->completed == 0) return 0;
+    int k = j->o.final_top_k < j->completed ? j->o.final_top_k : (int)j->completed;
+    return nas_time_now() - j->t0 >= j->o.time_budget_s - k * j->s2_model_s;
+}
+
 static nas_status start_program(job *j, slot *sl, const double *pt, const next_trial *nt, nas_error *err) {
     nas_status s;
     nas_arch *a = NULL;
@@ -1000,11 +1083,13 @@ static nas_status trial_loop(job *j, nas_error *err) {
     double *pt = ss_point_alloc(j->space);
     if (!pt) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
     nas_store_trial_each(j->store, 1u << NAS_TRIAL_COMPLETE, find_best, j, NULL);
+    if (stage2_planned(j) && j->best_number >= 0)
+        nas_store_trial_each(j->store, 1u << NAS_TRIAL_COMPLETE, plan_resumed, j, NULL);
     nas_progress_init(&j->bar, stderr, "trials", j->o.max_trials);
     if (!j->o.progress) j->bar.interval = 1e9;
     int exhausted = 0;
     for (;;) {
-        int over_time = j->o.time_budget_s > 0 && nas_time_now() - j->t0 >= j->o.time_budget_s;
+        int over_time = out_of_time(j);
         int enough = j->completed + j->pruned + j->running >= j->o.max_trials;
         int too_many_failed = j->failed >= j->o.max_failed_trials;
         /* start trials while there is room */
@@ -1029,7 +1114,7 @@ static nas_status trial_loop(job *j, nas_error *err) {
                 if (s) goto done;
             }
             show_progress(j);
-            over_time = j->o.time_budget_s > 0 && nas_time_now() - j->t0 >= j->o.time_budget_s;
+            over_time = out_of_time(j);
             enough = j->completed + j->pruned + j->running >= j->o.max_trials;
             too_many_failed = j->failed >= j->o.max_failed_trials;
         }
@@ -1316,6 +1401,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     if ((s = setup_latency(&j, err))) goto done;
     if (j.ev == EV_SUPERNET && (s = setup_supernet(&j, err))) goto done;
     if (j.ev == EV_TRAIN && j.space->in_c == 0 && (s = setup_base_network(&j, err))) goto done;
+    if ((s = setup_budget(&j, err))) goto done;
     if ((s = trial_loop(&j, err))) {
         if (s == NAS_ERR_EXHAUSTED) nas_store_set_status(j.store, "failed", NULL);
         goto done;

@@ -43,7 +43,9 @@ typedef struct nas_search_options {
     int max_trials;           /* completed trials wanted */
     int parallel_trials;      /* trials in flight (command / train evaluators) */
     int max_failed_trials;    /* stop the job after this many failures */
-    double time_budget_s;     /* 0: none; the loop stops starting trials after it */
+    double time_budget_s;     /* 0: none; else the whole job's wall time, stage 2 included: the
+                                 loop stops starting trials when what is left is stage 2's
+                                 estimated time (trials already running finish) */
     double trial_timeout_s;   /* 0: none */
     int n_objectives;         /* 0: the space file's, else "maximize accuracy" */
     const char *objectives[NAS_SEARCH_MAX_OBJECTIVES];
