@@ -24,6 +24,7 @@
 #include "models/layers.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,145 @@ static void add_param(nas_layer *l, const char *what, float *w, float *dw, size_
     p->decay = decay;
 }
 
+/* ------------------------------------------------- hand-written kernels */
+
+/*
+ * Two gradients that oneDNN 2.6 computes slowly on CPU: the weight gradient
+ * of a depthwise convolution with kernels wider than 3 (its JIT kernel stops
+ * at 3; larger ones fall back to a gemm-based implementation on plain
+ * layouts, ~160-780 ms per call at batch 128 in spaces/mobilenet.nas) and
+ * the squeeze-and-excitation gate gradient (a binary multiply and a reference
+ * reduction on blocked layouts). Both read the tensors in the layouts the
+ * network already holds them in (plain, or channels blocked by 8 or 16).
+ */
+
+/* A 4-D layout as offsets: plain (blk 1) or one inner block on channels
+ * (aBcd8b / aBcd16b), from oneDNN's blocking descriptor. */
+typedef struct lay4 {
+    long sn, sc, sh, sw, off0;
+    int blk;
+} lay4;
+
+static int lay4_of(const dnnl_memory_desc_t *md, lay4 *o) {
+    if (md->ndims != 4 || md->format_kind != dnnl_blocked || md->data_type != dnnl_f32) return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (b->inner_nblks == 0) o->blk = 1;
+    else if (b->inner_nblks == 1 && b->inner_idxs[0] == 1) o->blk = (int)b->inner_blks[0];
+    else return 0;
+    if (o->blk != 1 && o->blk != 8 && o->blk != 16) return 0;
+    o->sn = (long)b->strides[0], o->sc = (long)b->strides[1], o->sh = (long)b->strides[2], o->sw = (long)b->strides[3];
+    o->off0 = (long)md->offset0;
+    return 1;
+}
+
+/* Offset of channel block cb's first channel at (n, h, w). */
+static inline long lay4_at(const lay4 *l, int n, int cb, int h, int w) {
+    return l->off0 + n * l->sn + cb * l->sc + h * l->sh + w * l->sw;
+}
+
+typedef struct dw_geom {
+    lay4 x, dy; /* same blk */
+    int n, c, h, w, oh, ow, kh, kw, stride, pad, dil;
+    int slices; /* batch slices per channel block (parallel work items) */
+} dw_geom;
+
+/* Output positions o in [*lo, *hi) whose input o * s + off falls inside [0, in). */
+static inline void valid_range(int off, int s, int in, int out, int *lo, int *hi) {
+    *lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    *hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
+    if (*hi > out) *hi = out;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* One (channel block, batch slice) item: acc[(i * KW + k) * B + j] = sum of
+ * dy * x over the slice's images and every output position, one output row
+ * at a time (the row of dy and the input rows it meets stay in L1); B is a
+ * constant per copy, and each copy is compiled for AVX-512, AVX2 and the
+ * baseline, picked at load time. */
+#define DW_ITEM(B)                                                                                          \
+    __attribute__((target_clones("avx512f", "avx2", "default"))) static void dw_item_##B(                  \
+        const dw_geom *g, const float *restrict x, const float *restrict dy, float *restrict acc, int cb,  \
+        int n0, int n1) {                                                                                   \
+        int KK = g->kh * g->kw, s = g->stride;                                                              \
+        long xs = (long)s * g->x.sw, ds = g->dy.sw;                                                         \
+        memset(acc, 0, (size_t)KK * B * sizeof *acc);                                                      \
+        for (int n = n0; n < n1; n++)                                                                       \
+            for (int oh = 0; oh < g->oh; oh++) {                                                            \
+                for (int i = 0; i < g->kh; i++) {                                                           \
+                    int ih = oh * s - g->pad + i * g->dil;                                                  \
+                    if (ih < 0 || ih >= g->h) continue;                                                     \
+                    for (int k = 0; k < g->kw; k++) {                                                       \
+                        int off = k * g->dil - g->pad, lo, hi;                                              \
+                        valid_range(off, s, g->w, g->ow, &lo, &hi);                                         \
+                        const float *d = dy + lay4_at(&g->dy, n, cb, oh, lo);                               \
+                        const float *v = x + lay4_at(&g->x, n, cb, ih, lo * s + off);                       \
+                        float r[B];                                                                         \
+                        float *a = acc + (i * g->kw + k) * B;                                               \
+                        for (int j = 0; j < B; j++) r[j] = a[j];                                            \
+                        for (int ow = lo; ow < hi; ow++, d += ds, v += xs)                                  \
+                            for (int j = 0; j < B; j++) r[j] += d[j] * v[j];                                \
+                        for (int j = 0; j < B; j++) a[j] = r[j];                                            \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+    }
+DW_ITEM(1)
+DW_ITEM(8)
+DW_ITEM(16)
+
+/* dW[c][i][k] = sum over n, oh, ow of dy[n,c,oh,ow] x[n,c,oh*s-p+i*d,ow*s-p+k*d]:
+ * partial sums per (block, slice) in st->d, then summed in slice order (the
+ * same numbers for the same thread count and any schedule). */
+static void dw_backward_weights(const nas_step *st) {
+    const dw_geom *g = st->aux;
+    const float *x = st->a, *dy = st->b;
+    float *dw = st->c, *part = st->d;
+    int B = g->x.blk, nb = (g->c + B - 1) / B, S = g->slices, KK = g->kh * g->kw;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int it = 0; it < nb * S; it++) {
+        int cb = it / S, s = it % S;
+        int n0 = (int)((long)g->n * s / S), n1 = (int)((long)g->n * (s + 1) / S);
+        float *acc = part + (size_t)it * KK * B;
+        if (B == 16) dw_item_16(g, x, dy, acc, cb, n0, n1);
+        else if (B == 8) dw_item_8(g, x, dy, acc, cb, n0, n1);
+        else dw_item_1(g, x, dy, acc, cb, n0, n1);
+    }
+    for (int cb = 0; cb < nb; cb++)
+        for (int j = 0; j < B && cb * B + j < g->c; j++)
+            for (int k = 0; k < KK; k++) {
+                float sum = 0.f;
+                for (int s = 0; s < S; s++) sum += part[((size_t)(cb * S + s) * KK + k) * B + j];
+                dw[(size_t)(cb * B + j) * KK + k] = sum;
+            }
+}
+
+typedef struct gate_geom {
+    lay4 x, s; /* x and dy share a layout */
+    int n, c, h, w;
+} gate_geom;
+
+/* ds[n,c] = sum over h, w of dy[n,c,h,w] x[n,c,h,w]. */
+static void gate_backward(const nas_step *st) {
+    const gate_geom *g = st->aux;
+    const float *x = st->a, *dy = st->b;
+    float *ds = st->c;
+    int B = g->x.blk, nb = (g->c + B - 1) / B;
+#pragma omp parallel for schedule(static)
+    for (int it = 0; it < g->n * nb; it++) {
+        int n = it / nb, cb = it % nb;
+        float acc[16] = {0};
+        for (int h = 0; h < g->h; h++)
+            for (int w = 0; w < g->w; w++) {
+                long o = lay4_at(&g->x, n, cb, h, w);
+                for (int j = 0; j < B; j++) acc[j] += dy[o + j] * x[o + j];
+            }
+        for (int j = 0; j < B && cb * B + j < g->c; j++) {
+            int c = cb * B + j;
+            ds[lay4_at(&g->s, n, c / g->s.blk, 0, 0) + c % g->s.blk] = acc[j];
+        }
+    }
+}
+
 /* ------------------------------------------------ convolution / inner product */
 
 /* What the three passes of a conv / fc layer share while it is built. */
@@ -409,6 +549,26 @@ static nas_status weighted_forward(nas_layer *l, nas_ctx *ctx, weighted *s, int 
     return push_exec(l, ctx, &l->inf, s->fpd, p, scratch, a, 4, err);
 }
 
+/* A depthwise weight gradient by dw_backward_weights, on the forward's input
+ * and dy as they are. */
+static nas_status dw_backward_weights_step(nas_layer *l, weighted *s, const lay4 *lx, const lay4 *ldy,
+                                           nas_error *err) {
+    dw_geom *g = own_buf(l, sizeof *g, err);
+    if (!g) return NAS_ERR_NOMEM;
+    *g = (dw_geom){.x = *lx, .dy = *ldy, .n = s->x->n, .c = s->x->c, .h = s->x->h, .w = s->x->w,
+                   .oh = s->y->h, .ow = s->y->w, .kh = l->kernel_h, .kw = l->kernel_w, .stride = l->stride,
+                   .pad = l->pad, .dil = l->dilation};
+    int nb = (g->c + lx->blk - 1) / lx->blk, want = 4 * omp_get_max_threads();
+    g->slices = (want + nb - 1) / nb;
+    if (g->slices > g->n) g->slices = g->n;
+    if (g->slices < 1) g->slices = 1;
+    size_t part = (size_t)nb * (size_t)g->slices * (size_t)(g->kh * g->kw) * (size_t)lx->blk * sizeof(float);
+    nas_step st = {.kind = NAS_STEP_DW_BWD_W, .a = s->src, .b = s->y->dx, .c = s->dw, .aux = g};
+    if (!(st.d = own_buf(l, part, err))) return NAS_ERR_NOMEM;
+    s->dy_w = s->y->dx;
+    return push_step(&l->bwd, &st, err);
+}
+
 /* backward weights: dW = conv_bwd_w(x, dy) (reordered into the plain dw), db = sum dy. */
 static nas_status weighted_backward_weights(nas_layer *l, nas_ctx *ctx, weighted *s,
                                             nas_error *err) {
@@ -421,6 +581,12 @@ static nas_status weighted_backward_weights(nas_layer *l, nas_ctx *ctx, weighted
                      s->dil, s->pad, s->pad),
                  err);
         NAS_DNNL(dnnl_primitive_desc_create(&s->wpd, &d, ctx->attr, ctx->eng, s->fpd), err);
+        const char *impl = NULL;
+        dnnl_primitive_desc_query(s->wpd, dnnl_query_impl_info_str, 0, &impl);
+        lay4 lx, ldy;
+        if (l->groups == s->x->c && l->groups == l->out_c && !l->bias && impl && !strstr(impl, "jit_dw") &&
+            lay4_of(s->src_md, &lx) && lay4_of(&s->y->md, &ldy) && lx.blk == ldy.blk)
+            return dw_backward_weights_step(l, s, &lx, &ldy, err);
     } else {
         dnnl_inner_product_desc_t d;
         NAS_DNNL(dnnl_inner_product_backward_weights_desc_init(&d, &s->xany, &s->wany, bias,
@@ -1000,7 +1166,15 @@ static nas_status build_scale(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int gra
             nas_arg b[] = {{DNNL_ARG_SRC_0, y->dx}, {DNNL_ARG_SRC_1, s->x}, {DNNL_ARG_DST, targets[0]}};
             if ((st = push_exec(l, ctx, &l->bwd, pd, p, scratch, b, 3, err))) goto out;
         }
-        if (l->edge[1] != NAS_EDGE_NONE) {
+        lay4 lx, ls;
+        if (l->edge[1] != NAS_EDGE_NONE && lay4_of(&xmd, &lx) && lay4_of(&smd, &ls)) {
+            if (!(targets[1] = dx_target(l, t, 1, err))) goto nomem;
+            gate_geom *g = own_buf(l, sizeof *g, err);
+            if (!g) goto nomem;
+            *g = (gate_geom){.x = lx, .s = ls, .n = x->n, .c = x->c, .h = x->h, .w = x->w};
+            nas_step gs = {.kind = NAS_STEP_GATE_BWD, .a = x->x, .b = y->dx, .c = targets[1], .aux = g};
+            if ((st = push_step(&l->bwd, &gs, err))) goto out;
+        } else if (l->edge[1] != NAS_EDGE_NONE) {
             if (!(targets[1] = dx_target(l, t, 1, err))) goto nomem;
             float *prod = own_buf(l, x->bytes, err);
             if (!prod) goto nomem;
@@ -1152,6 +1326,8 @@ nas_status nas_steps_run(const nas_steps *s, nas_ctx *ctx, pcg32 *rng, nas_error
             break;
         }
         case NAS_STEP_BN_FOLD: bn_fold(st); break;
+        case NAS_STEP_DW_BWD_W: dw_backward_weights(st); break;
+        case NAS_STEP_GATE_BWD: gate_backward(st); break;
         case NAS_STEP_BN_RUN: {
             float unbias = st->f > 1.f ? st->f / (st->f - 1.f) : 1.f;
             for (size_t c = 0; c < st->n; c++) {

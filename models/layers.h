@@ -91,9 +91,13 @@ typedef enum nas_step_kind {
     NAS_STEP_DROP_BWD, /* a: dy, b: dx, mask, n floats, f: 1 / (1 - rate) */
     NAS_STEP_BN_RUN,   /* a: batch mean, b: batch var, c: running mean, d: running var,
                           n: channels, f: elements per channel */
-    NAS_STEP_BN_FOLD   /* fold[0..3]: conv W, conv bias or NULL, gamma, beta; fold[4..5]:
+    NAS_STEP_BN_FOLD,  /* fold[0..3]: conv W, conv bias or NULL, gamma, beta; fold[4..5]:
                           running mean, var; fold[6..7]: out W', b'; n: channels, m: weights
                           per output channel */
+    NAS_STEP_DW_BWD_W, /* depthwise conv weight gradient (kernels oneDNN 2.6 leaves to gemm):
+                          a: x, b: dy, c: plain dW, d: per-slice partial sums, aux: geometry */
+    NAS_STEP_GATE_BWD  /* squeeze-and-excitation gate gradient ds[n,c] = sum_hw dy * x:
+                          a: x, b: dy, c: ds, aux: geometry */
 } nas_step_kind;
 
 typedef struct nas_step {
@@ -106,6 +110,7 @@ typedef struct nas_step {
     unsigned char *mask;
     size_t n, m;
     float f;
+    const void *aux; /* a kernel's geometry, owned by the layer */
 } nas_step;
 
 typedef struct nas_steps {

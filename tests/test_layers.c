@@ -301,6 +301,10 @@ static void test_conv_stride2_odd(void) { conv_case(3, 4, 9, 7, 6, 3, 2, 1, 1, 1
 static void test_conv_dilation(void) { conv_case(2, 3, 8, 9, 4, 3, 1, 2, 2, 1, 1); }
 static void test_conv_groups(void) { conv_case(2, 4, 7, 7, 6, 3, 1, 1, 1, 2, 0); }
 static void test_conv_depthwise(void) { conv_case(2, 6, 9, 9, 6, 5, 2, 2, 1, 6, 0); }
+/* kernels wider than 3: the weight gradient is models/layers.c's own kernel
+ * (two channel blocks, the second partial; dilation with stride) */
+static void test_conv_depthwise_k7(void) { conv_case(3, 24, 8, 7, 24, 7, 1, 3, 1, 24, 0); }
+static void test_conv_depthwise_k5_dilated(void) { conv_case(2, 20, 11, 9, 20, 5, 2, 4, 2, 20, 0); }
 static void test_conv_1x1_stride2(void) { conv_case(2, 5, 7, 8, 3, 1, 2, 0, 1, 1, 0); }
 static void test_conv_wide(void) { conv_case(2, 16, 6, 6, 32, 3, 1, 1, 1, 1, 0); }
 /* Large enough for oneDNN's auto algorithm to pick Winograd F(4x4, 3x3) on AVX-512. */
@@ -978,6 +982,8 @@ static const test_case TESTS[] = {
     T(conv_dilation),
     T(conv_groups),
     T(conv_depthwise),
+    T(conv_depthwise_k7),
+    T(conv_depthwise_k5_dilated),
     T(conv_1x1_stride2),
     T(conv_wide),
     T(conv_winograd_size),
