@@ -2,7 +2,9 @@
  * test_search.c - the search job end to end through the `nas` binary:
  * a hyperparameter space tuned with a deterministic trial program, killed
  * with SIGKILL at random moments and resumed until done, must end exactly
- * like an uninterrupted run; job-file options; mismatched study refused.
+ * like an uninterrupted run; job-file options; mismatched study refused;
+ * one job per study (a second job refused while the lock is held, the lock
+ * freed by a SIGKILLed job whose trial program lives on).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -44,17 +46,34 @@ static const char *PROGRAM =
     "awk -v x=$x -v k=$k -v n=$n 'BEGIN { s = -(x-0.3)^2 - (k-3)^2/10 - (n-7)^2/100;"
     " printf \"{\\\"metric\\\": \\\"score\\\", \\\"value\\\": %.17g}\\n\", s }' >> \"$NAS_METRICS_FILE\"\n";
 
-/* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
- * Returns the exit status, or -1 when killed. */
-static int run_nas(char *const *args, int kill_after_ms) {
+/* Starts nas with args, its stdout to /dev/null and its stderr to
+ * stderr_path (NULL: /dev/null). */
+static pid_t spawn_nas(char *const *args, const char *stderr_path) {
     pid_t pid = fork();
     if (pid == 0) {
-        int devnull = open("/dev/null", 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        int errfd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : devnull;
         dup2(devnull, 1);
-        dup2(devnull, 2);
+        dup2(errfd, 2);
         execv(NAS_BINARY, args);
         _exit(127);
     }
+    return pid;
+}
+
+/* Runs nas with args, its stderr to stderr_path (may be NULL); returns the
+ * exit status. */
+static int run_nas_stderr(char *const *args, const char *stderr_path) {
+    int st;
+    pid_t pid = spawn_nas(args, stderr_path);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
+ * Returns the exit status, or -1 when killed. */
+static int run_nas(char *const *args, int kill_after_ms) {
+    pid_t pid = spawn_nas(args, NULL);
     if (kill_after_ms > 0) {
         struct timespec ts = {kill_after_ms / 1000, (long)(kill_after_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -197,10 +216,153 @@ static void test_job_file_and_usage(void) {
     ASSERT_EQ_INT(run_nas(args5, 0), 1);
 }
 
+/* ---- one job per study ---- */
+
+static char *slurp(const char *path) {
+    char *text;
+    size_t len;
+    nas_error err;
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    return text;
+}
+
+/* While the test holds a study's lock, a second job (new or --resume) fails
+ * at once naming the holder, and reads or writes nothing of the store;
+ * `nas trials` still reads it; once the lock is released the job runs. */
+static void test_second_job_refused(void) {
+    char space[512], prog[512], cmd[600], dir[512], db[600], wal[600], errlog[512], want[700];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(dir, sizeof dir, "%s/locked", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    snprintf(wal, sizeof wal, "%s/study.db-wal", dir);
+    snprintf(errlog, sizeof errlog, "%s/locked.err", tmp);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+    char *args3[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "3",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args3, 0), 0);
+    char *before;
+    size_t len_before, len_after;
+    nas_error err;
+    ASSERT_OK(nas_file_read(db, &before, &len_before, &err), &err);
+    nas_store_lock *lk = NULL;
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    snprintf(want, sizeof want, "nas: error: study %s is in use by another job (pid %ld)\n", dir, (long)getpid());
+    char *args5[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "5",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas_stderr(args5, errlog), 1);
+    char *text = slurp(errlog);
+    ASSERT_STR_EQ(text, want);
+    free(text);
+    char *resume[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "5", NULL};
+    ASSERT_EQ_INT(run_nas_stderr(resume, errlog), 1);
+    text = slurp(errlog);
+    ASSERT_STR_EQ(text, want);
+    free(text);
+    /* readers take no lock */
+    char *trials[] = {"nas", "trials", dir, NULL};
+    ASSERT_EQ_INT(run_nas(trials, 0), 0);
+    /* nothing of the store changed: the refused jobs never opened it */
+    char *after;
+    ASSERT_OK(nas_file_read(db, &after, &len_after, &err), &err);
+    ASSERT_EQ_INT(len_before, len_after);
+    ASSERT_TRUE(memcmp(before, after, len_before) == 0);
+    ASSERT_TRUE(!nas_path_exists(wal));
+    free(before);
+    free(after);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 3);
+    nas_store_lock_release(lk);
+    ASSERT_EQ_INT(run_nas(args5, 0), 0);
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 5);
+}
+
+static int first_running(void *user, const nas_trial_record *r) {
+    *(int64_t *)user = r->worker_pid;
+    return 1;
+}
+
+/* The worker pid of a running trial of the study in dir, or 0. */
+static int64_t running_worker(const char *dir) {
+    nas_store *st;
+    nas_error err;
+    int64_t pid = 0;
+    if (nas_store_open(dir, NULL, &st, &err)) return 0;
+    nas_store_trial_each(st, 1u << NAS_TRIAL_RUNNING, first_running, &pid, &err);
+    nas_store_close(st);
+    return pid;
+}
+
+/* A process that exists and is not a zombie. */
+static int process_alive(pid_t pid) {
+    char path[64], *text;
+    size_t len;
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    if (nas_file_read(path, &text, &len, NULL)) return 0;
+    const char *p = strrchr(text, ')');
+    int alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+    free(text);
+    return alive;
+}
+
+/* A job killed with SIGKILL while its trial program runs: the program lives
+ * on (its own process group) but does not hold the study's lock, so a new
+ * job takes it at once, ends the orphan and finishes the study. */
+static void test_killed_job_frees_lock(void) {
+    char space[512], prog[512], cmd[600], dir[512], flag[512], slow[1200];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/slow.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(dir, sizeof dir, "%s/orphan", tmp);
+    snprintf(flag, sizeof flag, "%s/slow.flag", tmp);
+    write_file("kill.nas", SPACE);
+    snprintf(slow, sizeof slow, "if [ -e '%s' ]; then sleep 30; fi\n%s", flag, PROGRAM);
+    write_file("slow.sh", slow);
+    write_file("slow.flag", "");
+    char *args[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                    "--trial-cmd", cmd, "--study", dir, NULL};
+    pid_t job = spawn_nas(args, NULL);
+    int64_t orphan = 0;
+    for (int i = 0; i < 600 && orphan <= 0; i++) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        orphan = running_worker(dir);
+    }
+    kill(job, SIGKILL);
+    int st;
+    waitpid(job, &st, 0);
+    ASSERT_TRUE(orphan > 0);
+    ASSERT_TRUE(process_alive((pid_t)orphan));
+    nas_store_lock *lk = NULL;
+    nas_error err;
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    nas_store_lock_release(lk);
+    ASSERT_EQ_INT(unlink(flag), 0);
+    ASSERT_EQ_INT(run_nas(args, 0), 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 2);
+    int gone = 0;
+    for (int i = 0; i < 100 && !gone; i++) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        gone = !process_alive((pid_t)orphan);
+    }
+    ASSERT_TRUE(gone);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
     {"job_file_and_usage", test_job_file_and_usage},
+    {"second_job_refused", test_second_job_refused},
+    {"killed_job_frees_lock", test_killed_job_frees_lock},
     {NULL, NULL},
 };
 

@@ -69,6 +69,7 @@ typedef struct job {
     char dir[4096];
     char *spec_json;
     ss_space *space;
+    nas_store_lock *lock; /* held from before the store is opened to after it is closed */
     nas_store *store;
     ctrl *ctrl;
     pcg32 rng;
@@ -383,6 +384,22 @@ static int feasible(void *user, const double *pt, char *why, size_t cap) {
 
 /* ---- set-up ---- */
 
+/* One job per study (store.h): the lock is taken before the store is opened,
+ * so a job refused because another one runs reads and writes nothing there.
+ * A new study's directory is created here; resuming needs an existing study
+ * (no lock file is left in a directory that holds none). */
+static nas_status lock_study(job *j, nas_error *err) {
+    nas_status s;
+    if (j->o.resume) {
+        char db[4200];
+        snprintf(db, sizeof db, "%s/study.db", j->dir);
+        if (!nas_path_exists(db)) return NAS_FAIL(err, NAS_ERR_IO, "%s: no study here (no such file)", db);
+    } else if ((s = nas_mkdir_p(j->dir, err))) {
+        return s;
+    }
+    return nas_store_lock_acquire(j->dir, &j->lock, err);
+}
+
 static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *err) {
     nas_search_options *o = &j->o;
     nas_status s;
@@ -391,6 +408,7 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
     if (o->resume) {
         if (!o->study_dir) return NAS_FAIL(err, NAS_ERR_USAGE, "--resume needs the study directory");
         snprintf(j->dir, sizeof j->dir, "%s", o->study_dir);
+        if ((s = lock_study(j, err))) return s;
         if ((s = nas_store_open(j->dir, NULL, &j->store, err))) return s;
         if ((s = spec_apply(nas_store_spec_json(j->store), o, keep, err))) return s;
         const char *stored = nas_store_space_source(j->store);
@@ -455,6 +473,7 @@ static nas_status setup_store(job *j, nas_error *err) {
     if (!j->store) {
         char *src = NULL;
         size_t len;
+        if ((s = lock_study(j, err))) return s;
         if ((s = nas_file_read(j->o.space_path, &src, &len, err))) return s;
         nas_store_study st = {j->spec_json, src, j->space->name, j->space->hash, IGNORE_KEYS};
         s = nas_store_open(j->dir, &st, &j->store, err);
@@ -1274,6 +1293,7 @@ static void job_deinit(job *j) {
     nas_lut_destroy(j->lut);
     ctrl_destroy(j->ctrl);
     nas_store_close(j->store);
+    nas_store_lock_release(j->lock);
     ss_space_destroy(j->space);
     nas_arch_destroy(j->base);
     cJSON_free(j->spec_json);
