@@ -4,7 +4,8 @@
  * with SIGKILL at random moments and resumed until done, must end exactly
  * like an uninterrupted run; job-file options; mismatched study refused;
  * one job per study (a second job refused while the lock is held, the lock
- * freed by a SIGKILLed job whose trial program lives on).
+ * freed by a SIGKILLed job whose trial program lives on); the warning about
+ * hyperparameters the built-in trainer ignores.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "nas/core/fileio.h"
 #include "nas/core/pcg32.h"
+#include "nas/search/search.h"
 #include "nas/search/store.h"
 #include "test.h"
 
@@ -357,12 +359,84 @@ static void test_killed_job_frees_lock(void) {
     ASSERT_TRUE(gone);
 }
 
+/* ---- hyperparameters the built-in trainer ignores ---- */
+
+static const char *TAGS_SPACE = "space tags\n"
+                                "hparam lr = float(0.01, 0.1, log)\n"
+                                "hparam epochs = choice(1, 2)\n"
+                                "hparam steps_per_epoch = int(1, 3)\n"
+                                "hparam loss = choice(mse)\n"
+                                "hparam tag = 7\n";
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* Runs a one-trial job in-process on TAGS_SPACE, its log captured; the trial
+ * fails at once (no data), which ends the job. Returns the log (caller frees). */
+static char *tags_job_log(const char *evaluator, const char *trial_cmd, int final_top_k, const char *study) {
+    char space[512], dir[512];
+    snprintf(space, sizeof space, "%s/tags.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, study);
+    write_file("tags.nas", TAGS_SPACE);
+    FILE *out = tmpfile();
+    ASSERT_TRUE(out != NULL);
+    nas_logger lg = {NAS_LOG_WARN, out};
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.evaluator = evaluator;
+    o.trial_cmd = trial_cmd;
+    o.data = "idx:/nonexistent-nas-data";
+    o.max_trials = 1;
+    o.max_failed_trials = 1;
+    o.final_top_k = final_top_k;
+    o.self_exe = NAS_BINARY;
+    o.lg = &lg;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_EXHAUSTED);
+    long n = ftell(out);
+    char *text = calloc(1, (size_t)n + 1);
+    ASSERT_TRUE(text != NULL);
+    rewind(out);
+    ASSERT_EQ_INT(fread(text, 1, (size_t)n, out), n);
+    fclose(out);
+    return text;
+}
+
+static void test_train_hparams_warned(void) {
+    char *log = tags_job_log("train", NULL, 3, "tags-train");
+    /* once, naming each hyperparameter `nas train` ignores, constants included */
+    ASSERT_EQ_INT(count_of(log, "not used by the built-in trainer"), 1);
+    ASSERT_CONTAINS(log, "nas: warning: space 'tags': hyperparameters steps_per_epoch, loss, tag are not used "
+                         "by the built-in trainer, which applies only lr, ");
+    ASSERT_CONTAINS(log, "to train your own model with them, run a trial program (nas search --trial-cmd)\n");
+    ASSERT_EQ_INT(count_of(log, "hyperparameter epochs is replaced"), 1);
+    ASSERT_CONTAINS(log, "nas: warning: space 'tags': hyperparameter epochs is replaced by the job's: the train "
+                         "evaluator trains every trial for --proxy-epochs (1) and stage 2 for --final-epochs (10)\n");
+    free(log);
+    log = tags_job_log("train", NULL, 0, "tags-train-no-stage2");
+    ASSERT_CONTAINS(log, "every trial for --proxy-epochs (1)\n");
+    free(log);
+    /* a trial program receives every hyperparameter: nothing to say */
+    log = tags_job_log(NULL, "true", 3, "tags-command");
+    ASSERT_EQ_INT(count_of(log, "built-in trainer"), 0);
+    ASSERT_EQ_INT(count_of(log, "hyperparameter epochs"), 0);
+    free(log);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
     {"job_file_and_usage", test_job_file_and_usage},
     {"second_job_refused", test_second_job_refused},
     {"killed_job_frees_lock", test_killed_job_frees_lock},
+    {"train_hparams_warned", test_train_hparams_warned},
     {NULL, NULL},
 };
 

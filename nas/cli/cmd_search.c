@@ -28,6 +28,8 @@ static void search_usage(FILE *out) {
             "recorded in DIR/study.db; then the top K are retrained (stage 2) and the\n"
             "best is written to DIR/best/. Running the same command on the same --study\n"
             "continues a killed job; a job on a study another job is running is refused.\n"
+            "The train evaluator trains with the hyperparameters `nas train` knows (lr,\n"
+            "batch_size, optimizer, ...) and warns about the others.\n"
             "\n"
             "  --controller NAME       random | grid | evolution (default) | reinforce | tpe | nsga2\n"
             "  --seed S                one seed, one search trace (default 0)\n"

@@ -1299,6 +1299,63 @@ static void job_deinit(job *j) {
     cJSON_free(j->spec_json);
 }
 
+/* The hyperparameter names of the space's archs: those of the canonical
+ * point's arch (constants included), or the hyperparameter decisions when
+ * that point has no valid network. *names (caller frees) points into *a
+ * or the space. */
+static nas_status space_hparam_names(const job *j, nas_arch **a, const char ***names, int *n, nas_error *err) {
+    const ss_space *sp = j->space;
+    *a = NULL;
+    *n = 0;
+    double *pt = ss_point_alloc(sp);
+    if (!pt) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    if (ss_space_realize(sp, pt, a, NULL)) *a = NULL;
+    free(pt);
+    int cap = *a ? (*a)->n_hparams : sp->n_decisions;
+    if (!(*names = malloc((size_t)(cap > 0 ? cap : 1) * sizeof **names))) {
+        nas_arch_destroy(*a);
+        *a = NULL;
+        return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; *a && i < (*a)->n_hparams; i++) (*names)[(*n)++] = (*a)->hparams[i].name;
+    for (int i = 0; !*a && i < sp->n_decisions; i++)
+        if (sp->decisions[i].is_hparam) (*names)[(*n)++] = sp->decisions[i].name;
+    return NAS_OK;
+}
+
+/* The train evaluator runs `nas train`, which applies only the
+ * hyperparameters nas_train_hparam_applies knows, and whose --epochs (the
+ * proxy epochs, then the final epochs) replaces an `epochs` hyperparameter.
+ * Both are said once at job start instead of being silent defaults; a
+ * warning, not an error, since a hyperparameter may be a tag. */
+static nas_status warn_train_hparams(const job *j, nas_error *err) {
+    nas_arch *a;
+    const char **names;
+    int n;
+    nas_status s = space_hparam_names(j, &a, &names, &n, err);
+    if (s) return s;
+    char msg[1024];
+    if (nas_train_unused_hparams(names, n, msg, sizeof msg))
+        nas_log(j->lg, NAS_LOG_WARN, "space '%s': %s", j->space->name, msg);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], "epochs")) continue;
+        if (j->o.final_top_k > 0)
+            nas_log(j->lg, NAS_LOG_WARN,
+                    "space '%s': hyperparameter epochs is replaced by the job's: the train evaluator trains "
+                    "every trial for --proxy-epochs (%d) and stage 2 for --final-epochs (%d)",
+                    j->space->name, j->o.proxy_epochs, j->o.final_epochs);
+        else
+            nas_log(j->lg, NAS_LOG_WARN,
+                    "space '%s': hyperparameter epochs is replaced by the job's: the train evaluator trains "
+                    "every trial for --proxy-epochs (%d)",
+                    j->space->name, j->o.proxy_epochs);
+        break;
+    }
+    free(names);
+    nas_arch_destroy(a);
+    return NAS_OK;
+}
+
 static nas_status setup_base_network(job *j, nas_error *err) {
     /* the built-in trainer of a hyperparameter-only space trains the
        reference CNN (examples/reference_cnn.json) on the job's data */
@@ -1335,6 +1392,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     if (j.o.threads > 0) nas_latency_pin(j.o.threads, NULL, NULL);
     if ((s = setup_latency(&j, err))) goto done;
     if (j.ev == EV_SUPERNET && (s = setup_supernet(&j, err))) goto done;
+    if (j.ev == EV_TRAIN && (s = warn_train_hparams(&j, err))) goto done;
     if (j.ev == EV_TRAIN && j.space->in_c == 0 && (s = setup_base_network(&j, err))) goto done;
     if ((s = trial_loop(&j, err))) {
         if (s == NAS_ERR_EXHAUSTED) nas_store_set_status(j.store, "failed", NULL);
