@@ -51,39 +51,92 @@ static nas_status hparam_num(const nas_hparam *h, double lo, double hi, double *
     return NAS_OK;
 }
 
+/* optimizer = sgd | adam | adamw: the kind's defaults, keeping SGD's
+ * momentum, Nesterov and weight decay when it stays SGD. */
+static nas_status apply_optimizer(nas_train_config *cfg, const nas_hparam *h, nas_error *err) {
+    if (!h->str) return NAS_FAIL(err, NAS_ERR_INVALID, "hyperparameter optimizer: expected sgd, adam or adamw");
+    double mom = cfg->optim.momentum, wd = cfg->optim.weight_decay;
+    int nest = cfg->optim.nesterov;
+    nas_optim_kind kind;
+    nas_status s = nas_optim_kind_parse(h->str, &kind, err);
+    if (s) return s;
+    nas_optim_config_default(&cfg->optim, kind);
+    if (kind == NAS_OPTIM_SGD) {
+        cfg->optim.momentum = mom;
+        cfg->optim.nesterov = nest;
+        cfg->optim.weight_decay = wd;
+    }
+    return NAS_OK;
+}
+
+/* The hyperparameters the built-in trainer applies: the one list read by
+ * nas_train_config_from_hparams, nas_train_hparam_applies and the warning
+ * about the others. */
+typedef enum train_key {
+    KEY_LR, KEY_BATCH, KEY_EPOCHS, KEY_OPTIMIZER, KEY_MOMENTUM, KEY_NESTEROV, KEY_WD, KEY_WARMUP
+} train_key;
+
+static const struct {
+    const char *name;
+    train_key key;
+} TRAIN_HPARAMS[] = {
+    {"lr", KEY_LR},           {"learning_rate", KEY_LR},  {"batch_size", KEY_BATCH},
+    {"batch", KEY_BATCH},     {"epochs", KEY_EPOCHS},     {"optimizer", KEY_OPTIMIZER},
+    {"momentum", KEY_MOMENTUM}, {"nesterov", KEY_NESTEROV}, {"weight_decay", KEY_WD},
+    {"warmup_epochs", KEY_WARMUP},
+};
+
+#define N_TRAIN_HPARAMS (sizeof TRAIN_HPARAMS / sizeof TRAIN_HPARAMS[0])
+
+/* The key of a hyperparameter name, or -1 when the trainer does not use it. */
+static int train_key_of(const char *name) {
+    for (size_t i = 0; i < N_TRAIN_HPARAMS; i++)
+        if (!strcmp(name, TRAIN_HPARAMS[i].name)) return (int)TRAIN_HPARAMS[i].key;
+    return -1;
+}
+
+int nas_train_hparam_applies(const char *name) { return train_key_of(name) >= 0; }
+
+int nas_train_unused_hparams(const char *const *names, int n, char *msg, size_t cap) {
+    char list[512] = "", applied[256] = "";
+    int unused = 0;
+    size_t k = 0, a = 0;
+    for (int i = 0; i < n; i++) {
+        if (nas_train_hparam_applies(names[i])) continue;
+        if (k < sizeof list) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", unused ? ", " : "", names[i]);
+        unused++;
+    }
+    if (cap) msg[0] = '\0';
+    if (unused == 0) return 0;
+    for (size_t i = 0; i < N_TRAIN_HPARAMS && a < sizeof applied; i++)
+        a += (size_t)snprintf(applied + a, sizeof applied - a, "%s%s",
+                              i == 0 ? "" : i + 1 == N_TRAIN_HPARAMS ? " and " : ", ", TRAIN_HPARAMS[i].name);
+    snprintf(msg, cap,
+             "hyperparameter%s %s %s not used by the built-in trainer, which applies only %s; "
+             "to train your own model with %s, run a trial program (nas search --trial-cmd)",
+             unused > 1 ? "s" : "", list, unused > 1 ? "are" : "is", applied, unused > 1 ? "them" : "it");
+    return unused;
+}
+
 nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *a, nas_error *err) {
     nas_status s = NAS_OK;
     for (int i = 0; i < a->n_hparams && !s; i++) {
         const nas_hparam *h = &a->hparams[i];
-        if (!strcmp(h->name, "lr") || !strcmp(h->name, "learning_rate"))
-            s = hparam_num(h, 1e-12, 100, &cfg->lr.base_lr, err);
-        else if (!strcmp(h->name, "batch_size") || !strcmp(h->name, "batch"))
-            s = hparam_int(h, 1, 1 << 16, &cfg->batch, err);
-        else if (!strcmp(h->name, "epochs"))
-            s = hparam_int(h, 1, 100000, &cfg->epochs, err);
-        else if (!strcmp(h->name, "momentum"))
-            s = hparam_num(h, 0, 0.9999, &cfg->optim.momentum, err);
-        else if (!strcmp(h->name, "nesterov")) {
-            int v = cfg->optim.nesterov;
+        int v;
+        switch (train_key_of(h->name)) {
+        case KEY_LR: s = hparam_num(h, 1e-12, 100, &cfg->lr.base_lr, err); break;
+        case KEY_BATCH: s = hparam_int(h, 1, 1 << 16, &cfg->batch, err); break;
+        case KEY_EPOCHS: s = hparam_int(h, 1, 100000, &cfg->epochs, err); break;
+        case KEY_MOMENTUM: s = hparam_num(h, 0, 0.9999, &cfg->optim.momentum, err); break;
+        case KEY_NESTEROV:
+            v = cfg->optim.nesterov;
             s = hparam_int(h, 0, 1, &v, err);
             cfg->optim.nesterov = v;
-        } else if (!strcmp(h->name, "weight_decay"))
-            s = hparam_num(h, 0, 1, &cfg->optim.weight_decay, err);
-        else if (!strcmp(h->name, "warmup_epochs"))
-            s = hparam_num(h, 0, 1000, &cfg->warmup_epochs, err);
-        else if (!strcmp(h->name, "optimizer")) {
-            if (!h->str)
-                return NAS_FAIL(err, NAS_ERR_INVALID, "hyperparameter optimizer: expected sgd, adam or adamw");
-            double mom = cfg->optim.momentum, wd = cfg->optim.weight_decay;
-            int nest = cfg->optim.nesterov;
-            nas_optim_kind kind;
-            if ((s = nas_optim_kind_parse(h->str, &kind, err))) return s;
-            nas_optim_config_default(&cfg->optim, kind);
-            if (kind == NAS_OPTIM_SGD) {
-                cfg->optim.momentum = mom;
-                cfg->optim.nesterov = nest;
-                cfg->optim.weight_decay = wd;
-            }
+            break;
+        case KEY_WD: s = hparam_num(h, 0, 1, &cfg->optim.weight_decay, err); break;
+        case KEY_WARMUP: s = hparam_num(h, 0, 1000, &cfg->warmup_epochs, err); break;
+        case KEY_OPTIMIZER: s = apply_optimizer(cfg, h, err); break;
+        default: break; /* not a training setting: left for the model */
         }
     }
     if (!s && cfg->optim.kind != NAS_OPTIM_SGD) cfg->optim.nesterov = 0;

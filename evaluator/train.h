@@ -75,10 +75,22 @@ typedef struct nas_train_result {
 void nas_train_config_default(nas_train_config *cfg);
 
 /* Applies the arch's hyperparameters that name training settings (lr,
- * learning_rate, batch_size, epochs, optimizer, momentum, weight_decay,
- * warmup_epochs); unknown ones are left for the model. Errors name the
+ * learning_rate, batch_size, batch, epochs, optimizer, momentum, nesterov,
+ * weight_decay, warmup_epochs); others are ignored (the built-in trainer has
+ * no use for them: see nas_train_unused_hparams). Errors name the
  * hyperparameter and its bad value. */
 nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *a, nas_error *err);
+
+/* 1 when nas_train_config_from_hparams applies a hyperparameter of this
+ * name, else 0. */
+int nas_train_hparam_applies(const char *name);
+
+/* The warning for hyperparameters the built-in trainer ignores: counts the
+ * names among names[0..n) that it does not apply and, when there are any,
+ * writes one line to msg (cap bytes, truncated) naming them, the names it
+ * does apply, and the way out (a trial program: nas search --trial-cmd).
+ * Returns the count; msg is "" when it is 0. */
+int nas_train_unused_hparams(const char *const *names, int n, char *msg, size_t cap);
 
 /* Trains a (checked arch) on data. out_dir (may be NULL) receives
  * weights.nasw, arch.json and metrics.json; it is created if missing. */

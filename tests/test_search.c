@@ -2,7 +2,10 @@
  * test_search.c - the search job end to end through the `nas` binary:
  * a hyperparameter space tuned with a deterministic trial program, killed
  * with SIGKILL at random moments and resumed until done, must end exactly
- * like an uninterrupted run; job-file options; mismatched study refused.
+ * like an uninterrupted run; job-file options; mismatched study refused;
+ * one job per study (a second job refused while the lock is held, the lock
+ * freed by a SIGKILLed job whose trial program lives on); the warning about
+ * hyperparameters the built-in trainer ignores.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -17,6 +20,7 @@
 
 #include "nas/core/fileio.h"
 #include "nas/core/pcg32.h"
+#include "nas/search/search.h"
 #include "nas/search/store.h"
 #include "test.h"
 
@@ -45,17 +49,34 @@ static const char *PROGRAM =
     "awk -v x=$x -v k=$k -v n=$n 'BEGIN { s = -(x-0.3)^2 - (k-3)^2/10 - (n-7)^2/100;"
     " printf \"{\\\"metric\\\": \\\"score\\\", \\\"value\\\": %.17g}\\n\", s }' >> \"$NAS_METRICS_FILE\"\n";
 
-/* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
- * Returns the exit status, or -1 when killed. */
-static int run_nas(char *const *args, int kill_after_ms) {
+/* Starts nas with args, its stdout to /dev/null and its stderr to
+ * stderr_path (NULL: /dev/null). */
+static pid_t spawn_nas(char *const *args, const char *stderr_path) {
     pid_t pid = fork();
     if (pid == 0) {
-        int devnull = open("/dev/null", 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        int errfd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : devnull;
         dup2(devnull, 1);
-        dup2(devnull, 2);
+        dup2(errfd, 2);
         execv(NAS_BINARY, args);
         _exit(127);
     }
+    return pid;
+}
+
+/* Runs nas with args, its stderr to stderr_path (may be NULL); returns the
+ * exit status. */
+static int run_nas_stderr(char *const *args, const char *stderr_path) {
+    int st;
+    pid_t pid = spawn_nas(args, stderr_path);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
+ * Returns the exit status, or -1 when killed. */
+static int run_nas(char *const *args, int kill_after_ms) {
+    pid_t pid = spawn_nas(args, NULL);
     if (kill_after_ms > 0) {
         struct timespec ts = {kill_after_ms / 1000, (long)(kill_after_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -270,11 +291,226 @@ static void test_time_budget_keeps_stage2(void) {
     ASSERT_TRUE(c[NAS_TRIAL_COMPLETE] >= 1 && c[NAS_TRIAL_COMPLETE] < 500);
 }
 
+/* ---- one job per study ---- */
+
+static char *slurp(const char *path) {
+    char *text;
+    size_t len;
+    nas_error err;
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    return text;
+}
+
+/* While the test holds a study's lock, a second job (new or --resume) fails
+ * at once naming the holder, and reads or writes nothing of the store;
+ * `nas trials` still reads it; once the lock is released the job runs. */
+static void test_second_job_refused(void) {
+    char space[512], prog[512], cmd[600], dir[512], db[600], wal[600], errlog[512], want[700];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(dir, sizeof dir, "%s/locked", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    snprintf(wal, sizeof wal, "%s/study.db-wal", dir);
+    snprintf(errlog, sizeof errlog, "%s/locked.err", tmp);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+    char *args3[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "3",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args3, 0), 0);
+    char *before;
+    size_t len_before, len_after;
+    nas_error err;
+    ASSERT_OK(nas_file_read(db, &before, &len_before, &err), &err);
+    nas_store_lock *lk = NULL;
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    snprintf(want, sizeof want, "nas: error: study %s is in use by another job (pid %ld)\n", dir, (long)getpid());
+    char *args5[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "5",
+                     "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas_stderr(args5, errlog), 1);
+    char *text = slurp(errlog);
+    ASSERT_STR_EQ(text, want);
+    free(text);
+    char *resume[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "5", NULL};
+    ASSERT_EQ_INT(run_nas_stderr(resume, errlog), 1);
+    text = slurp(errlog);
+    ASSERT_STR_EQ(text, want);
+    free(text);
+    /* readers take no lock */
+    char *trials[] = {"nas", "trials", dir, NULL};
+    ASSERT_EQ_INT(run_nas(trials, 0), 0);
+    /* nothing of the store changed: the refused jobs never opened it */
+    char *after;
+    ASSERT_OK(nas_file_read(db, &after, &len_after, &err), &err);
+    ASSERT_EQ_INT(len_before, len_after);
+    ASSERT_TRUE(memcmp(before, after, len_before) == 0);
+    ASSERT_TRUE(!nas_path_exists(wal));
+    free(before);
+    free(after);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 3);
+    nas_store_lock_release(lk);
+    ASSERT_EQ_INT(run_nas(args5, 0), 0);
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 5);
+}
+
+static int first_running(void *user, const nas_trial_record *r) {
+    *(int64_t *)user = r->worker_pid;
+    return 1;
+}
+
+/* The worker pid of a running trial of the study in dir, or 0. */
+static int64_t running_worker(const char *dir) {
+    nas_store *st;
+    nas_error err;
+    int64_t pid = 0;
+    if (nas_store_open(dir, NULL, &st, &err)) return 0;
+    nas_store_trial_each(st, 1u << NAS_TRIAL_RUNNING, first_running, &pid, &err);
+    nas_store_close(st);
+    return pid;
+}
+
+/* A process that exists and is not a zombie. */
+static int process_alive(pid_t pid) {
+    char path[64], *text;
+    size_t len;
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    if (nas_file_read(path, &text, &len, NULL)) return 0;
+    const char *p = strrchr(text, ')');
+    int alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+    free(text);
+    return alive;
+}
+
+/* A job killed with SIGKILL while its trial program runs: the program lives
+ * on (its own process group) but does not hold the study's lock, so a new
+ * job takes it at once, ends the orphan and finishes the study. */
+static void test_killed_job_frees_lock(void) {
+    char space[512], prog[512], cmd[600], dir[512], flag[512], slow[1200];
+    snprintf(space, sizeof space, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/slow.sh", tmp);
+    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    snprintf(dir, sizeof dir, "%s/orphan", tmp);
+    snprintf(flag, sizeof flag, "%s/slow.flag", tmp);
+    write_file("kill.nas", SPACE);
+    snprintf(slow, sizeof slow, "if [ -e '%s' ]; then sleep 30; fi\n%s", flag, PROGRAM);
+    write_file("slow.sh", slow);
+    write_file("slow.flag", "");
+    char *args[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                    "--trial-cmd", cmd, "--study", dir, NULL};
+    pid_t job = spawn_nas(args, NULL);
+    int64_t orphan = 0;
+    for (int i = 0; i < 600 && orphan <= 0; i++) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        orphan = running_worker(dir);
+    }
+    kill(job, SIGKILL);
+    int st;
+    waitpid(job, &st, 0);
+    ASSERT_TRUE(orphan > 0);
+    ASSERT_TRUE(process_alive((pid_t)orphan));
+    nas_store_lock *lk = NULL;
+    nas_error err;
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    nas_store_lock_release(lk);
+    ASSERT_EQ_INT(unlink(flag), 0);
+    ASSERT_EQ_INT(run_nas(args, 0), 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 2);
+    int gone = 0;
+    for (int i = 0; i < 100 && !gone; i++) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        gone = !process_alive((pid_t)orphan);
+    }
+    ASSERT_TRUE(gone);
+}
+
+/* ---- hyperparameters the built-in trainer ignores ---- */
+
+static const char *TAGS_SPACE = "space tags\n"
+                                "hparam lr = float(0.01, 0.1, log)\n"
+                                "hparam epochs = choice(1, 2)\n"
+                                "hparam steps_per_epoch = int(1, 3)\n"
+                                "hparam loss = choice(mse)\n"
+                                "hparam tag = 7\n";
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* Runs a one-trial job in-process on TAGS_SPACE, its log captured; the trial
+ * fails at once (no data), which ends the job. Returns the log (caller frees). */
+static char *tags_job_log(const char *evaluator, const char *trial_cmd, int final_top_k, const char *study) {
+    char space[512], dir[512];
+    snprintf(space, sizeof space, "%s/tags.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, study);
+    write_file("tags.nas", TAGS_SPACE);
+    FILE *out = tmpfile();
+    ASSERT_TRUE(out != NULL);
+    nas_logger lg = {NAS_LOG_WARN, out};
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.evaluator = evaluator;
+    o.trial_cmd = trial_cmd;
+    o.data = "idx:/nonexistent-nas-data";
+    o.max_trials = 1;
+    o.max_failed_trials = 1;
+    o.final_top_k = final_top_k;
+    o.self_exe = NAS_BINARY;
+    o.lg = &lg;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_EXHAUSTED);
+    long n = ftell(out);
+    char *text = calloc(1, (size_t)n + 1);
+    ASSERT_TRUE(text != NULL);
+    rewind(out);
+    ASSERT_EQ_INT(fread(text, 1, (size_t)n, out), n);
+    fclose(out);
+    return text;
+}
+
+static void test_train_hparams_warned(void) {
+    char *log = tags_job_log("train", NULL, 3, "tags-train");
+    /* once, naming each hyperparameter `nas train` ignores, constants included */
+    ASSERT_EQ_INT(count_of(log, "not used by the built-in trainer"), 1);
+    ASSERT_CONTAINS(log, "nas: warning: space 'tags': hyperparameters steps_per_epoch, loss, tag are not used "
+                         "by the built-in trainer, which applies only lr, ");
+    ASSERT_CONTAINS(log, "to train your own model with them, run a trial program (nas search --trial-cmd)\n");
+    ASSERT_EQ_INT(count_of(log, "hyperparameter epochs is replaced"), 1);
+    ASSERT_CONTAINS(log, "nas: warning: space 'tags': hyperparameter epochs is replaced by the job's: the train "
+                         "evaluator trains every trial for --proxy-epochs (1) and stage 2 for --final-epochs (10)\n");
+    free(log);
+    log = tags_job_log("train", NULL, 0, "tags-train-no-stage2");
+    ASSERT_CONTAINS(log, "every trial for --proxy-epochs (1)\n");
+    free(log);
+    /* a trial program receives every hyperparameter: nothing to say */
+    log = tags_job_log(NULL, "true", 3, "tags-command");
+    ASSERT_EQ_INT(count_of(log, "built-in trainer"), 0);
+    ASSERT_EQ_INT(count_of(log, "hyperparameter epochs"), 0);
+    free(log);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
     {"job_file_and_usage", test_job_file_and_usage},
     {"time_budget_keeps_stage2", test_time_budget_keeps_stage2},
+    {"second_job_refused", test_second_job_refused},
+    {"killed_job_frees_lock", test_killed_job_frees_lock},
+    {"train_hparams_warned", test_train_hparams_warned},
     {NULL, NULL},
 };
 

@@ -2,7 +2,10 @@
  * test_store.c - the study store (nas/search/store.h): round trips of every
  * call, refusal of another space or job spec (naming the differing keys),
  * refusal of foreign and corrupt files (left byte-identical), grouped
- * transactions, and crash consistency under SIGKILL at seeded random moments.
+ * transactions, crash consistency under SIGKILL at seeded random moments,
+ * and the one-job-per-study lock (refusal naming the holder; freed by a
+ * SIGKILL of its holder even while a program the holder started lives on;
+ * a child of a killed holder that has not reached exec is waited for).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -706,6 +709,133 @@ static void test_crash_consistency(void) {
     remove_dir(dir);
 }
 
+/* ---- one job per study ---- */
+
+static long lock_file_pid(const char *dir) {
+    char path[256], *text;
+    size_t len;
+    nas_error err;
+    snprintf(path, sizeof path, "%s/study.lock", dir);
+    if (nas_file_read(path, &text, &len, &err)) return -1;
+    long pid = strtol(text, NULL, 10);
+    free(text);
+    return pid;
+}
+
+static void test_lock_in_process(void) {
+    const char *dir = fresh_dir();
+    nas_error err;
+    nas_store_lock *a = NULL, *b = NULL;
+    ASSERT_OK(nas_store_lock_acquire(dir, &a, &err), &err);
+    ASSERT_EQ_INT(lock_file_pid(dir), getpid());
+    /* a second acquisition is refused even in the same process, naming the holder */
+    ASSERT_EQ_INT(nas_store_lock_acquire(dir, &b, &err), NAS_ERR_BUSY);
+    ASSERT_TRUE(b == NULL);
+    char want[256];
+    snprintf(want, sizeof want, "study %s is in use by another job (pid %ld)", dir, (long)getpid());
+    ASSERT_STR_EQ(err.msg, want);
+    /* readers do not lock: the store opens while the lock is held */
+    nas_store *st = NULL;
+    nas_store_study study = make_study(SPEC);
+    ASSERT_OK(nas_store_open(dir, &study, &st, &err), &err);
+    nas_store_close(st);
+    nas_store_lock_release(a);
+    ASSERT_OK(nas_store_lock_acquire(dir, &b, &err), &err);
+    nas_store_lock_release(b);
+    nas_store_lock_release(NULL);
+    /* no directory, no lock (and no directory made) */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/nope", dir);
+    ASSERT_EQ_INT(nas_store_lock_acquire(missing, &b, &err), NAS_ERR_IO);
+    ASSERT_CONTAINS(err.msg, "no such study directory");
+    ASSERT_TRUE(!nas_path_exists(missing));
+    remove_dir(dir);
+}
+
+/* A holder killed with SIGKILL frees the lock, even though a program it
+ * started (fork + exec, as trial programs are) outlives it. */
+static void test_lock_freed_by_sigkill(void) {
+    const char *dir = fresh_dir();
+    nas_error err;
+    int fds[2];
+    ASSERT_EQ_INT(pipe(fds), 0);
+    pid_t holder = fork();
+    ASSERT_TRUE(holder >= 0);
+    if (holder == 0) {
+        nas_store_lock *lk;
+        if (nas_store_lock_acquire(dir, &lk, NULL)) _exit(1);
+        pid_t prog = fork();
+        if (prog == 0) {
+            execl("/bin/sleep", "sleep", "30", (char *)NULL);
+            _exit(127);
+        }
+        if (write(fds[1], &prog, sizeof prog) != (ssize_t)sizeof prog) _exit(1);
+        for (;;) pause();
+    }
+    close(fds[1]);
+    pid_t prog = -1;
+    ASSERT_EQ_INT(read(fds[0], &prog, sizeof prog), sizeof prog);
+    close(fds[0]);
+    ASSERT_TRUE(prog > 0);
+    nas_store_lock *lk = NULL;
+    ASSERT_EQ_INT(nas_store_lock_acquire(dir, &lk, &err), NAS_ERR_BUSY);
+    char want[256];
+    snprintf(want, sizeof want, "study %s is in use by another job (pid %ld)", dir, (long)holder);
+    ASSERT_STR_EQ(err.msg, want);
+    kill(holder, SIGKILL);
+    int st;
+    ASSERT_EQ_INT(waitpid(holder, &st, 0), holder);
+    ASSERT_TRUE(WIFSIGNALED(st));
+    ASSERT_EQ_INT(kill(prog, 0), 0); /* the orphaned program still runs... */
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err); /* ...and does not hold the lock */
+    ASSERT_EQ_INT(lock_file_pid(dir), getpid());
+    nas_store_lock_release(lk);
+    kill(prog, SIGKILL);
+    remove_dir(dir);
+}
+
+/* A holder killed while a child it forked has not reached exec (and so
+ * still holds the lock): the next acquisition waits for the child instead
+ * of refusing, since the recorded holder is gone. */
+static void test_lock_waits_for_forked_child(void) {
+    const char *dir = fresh_dir();
+    nas_error err;
+    int fds[2];
+    ASSERT_EQ_INT(pipe(fds), 0);
+    pid_t holder = fork();
+    ASSERT_TRUE(holder >= 0);
+    if (holder == 0) {
+        nas_store_lock *lk;
+        if (nas_store_lock_acquire(dir, &lk, NULL)) _exit(1);
+        pid_t child = fork();
+        if (child == 0) { /* no exec: keeps the lock's descriptor for 0.5 s */
+            struct timespec ts = {0, 500000000L};
+            nanosleep(&ts, NULL);
+            _exit(0);
+        }
+        if (write(fds[1], &child, sizeof child) != (ssize_t)sizeof child) _exit(1);
+        for (;;) pause();
+    }
+    close(fds[1]);
+    pid_t child = -1;
+    ASSERT_EQ_INT(read(fds[0], &child, sizeof child), sizeof child);
+    close(fds[0]);
+    nas_store_lock *lk = NULL;
+    ASSERT_EQ_INT(nas_store_lock_acquire(dir, &lk, &err), NAS_ERR_BUSY); /* the holder lives: refused */
+    kill(holder, SIGKILL);
+    int st;
+    ASSERT_EQ_INT(waitpid(holder, &st, 0), holder);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    ASSERT_TRUE(waited > 0.05); /* the child still held it when the holder died */
+    ASSERT_TRUE(waited < 5.0);
+    nas_store_lock_release(lk);
+    remove_dir(dir);
+}
+
 static const test_case TESTS[] = {
     {"create_reopen", test_create_reopen},
     {"spec_mismatch", test_spec_mismatch},
@@ -715,6 +845,9 @@ static const test_case TESTS[] = {
     {"transactions", test_transactions},
     {"corrupt_files", test_corrupt_files},
     {"crash_consistency", test_crash_consistency},
+    {"lock_in_process", test_lock_in_process},
+    {"lock_freed_by_sigkill", test_lock_freed_by_sigkill},
+    {"lock_waits_for_forked_child", test_lock_waits_for_forked_child},
     {0},
 };
 

@@ -2,7 +2,9 @@
  * test_train.c - stand-alone training (evaluator/train.h) on real data: a
  * small CNN trained on 3000 Fashion-MNIST images reaches a stated accuracy,
  * twice with the same numbers; the weights it writes score the same through
- * nas_eval_run; hyperparameters in the arch are applied and bad ones named.
+ * nas_eval_run; hyperparameters in the arch are applied and bad ones named,
+ * and those the trainer does not use are named in a warning (also by
+ * `nas train`).
  * Skipped (said so) where Debian's dataset-fashion-mnist is not installed.
  */
 #define _GNU_SOURCE
@@ -130,6 +132,64 @@ static void test_hparams_applied_and_checked(void) {
     nas_arch_destroy(a);
 }
 
+/* The one list of applied names: what nas_train_hparam_applies accepts is
+ * what the warning leaves out and names as applied. */
+static void test_unused_hparams_named(void) {
+    static const char *const APPLIED[] = {"lr", "learning_rate", "batch_size", "batch", "epochs", "optimizer",
+                                          "momentum", "nesterov", "weight_decay", "warmup_epochs"};
+    for (size_t i = 0; i < sizeof APPLIED / sizeof APPLIED[0]; i++) ASSERT_TRUE(nas_train_hparam_applies(APPLIED[i]));
+    ASSERT_TRUE(!nas_train_hparam_applies("loss"));
+    ASSERT_TRUE(!nas_train_hparam_applies("LR"));
+    char msg[1024];
+    ASSERT_EQ_INT(nas_train_unused_hparams(APPLIED, 10, msg, sizeof msg), 0);
+    ASSERT_STR_EQ(msg, "");
+    const char *names[] = {"lr", "steps_per_epoch", "epochs", "loss"};
+    ASSERT_EQ_INT(nas_train_unused_hparams(names, 4, msg, sizeof msg), 2);
+    ASSERT_STR_EQ(msg, "hyperparameters steps_per_epoch, loss are not used by the built-in trainer, which "
+                       "applies only lr, learning_rate, batch_size, batch, epochs, optimizer, momentum, "
+                       "nesterov, weight_decay and warmup_epochs; to train your own model with them, run a "
+                       "trial program (nas search --trial-cmd)");
+    const char *one[] = {"dropout_rate"};
+    ASSERT_EQ_INT(nas_train_unused_hparams(one, 1, msg, sizeof msg), 1);
+    ASSERT_CONTAINS(msg, "hyperparameter dropout_rate is not used by the built-in trainer");
+    ASSERT_CONTAINS(msg, "with it, run a trial program");
+    /* a short buffer truncates, the count stays right */
+    char tiny[16];
+    ASSERT_EQ_INT(nas_train_unused_hparams(names, 4, tiny, sizeof tiny), 2);
+    ASSERT_EQ_INT(strlen(tiny), sizeof tiny - 1);
+}
+
+/* `nas train --arch A.json` names the arch's hyperparameters it ignores
+ * (a warning: the run goes on, here to fail on the missing data). */
+static void test_train_cli_warns(void) {
+    char dir[] = "/tmp/nas-test-train-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char arch[64], errlog[64], cmd[512];
+    snprintf(arch, sizeof arch, "%s/a.json", dir);
+    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_set_hparam_num(a, "lr", 0.01, &err), &err);
+    ASSERT_OK(nas_arch_set_hparam_str(a, "loss", "mse", &err), &err);
+    ASSERT_OK(nas_arch_set_hparam_num(a, "steps_per_epoch", 100, &err), &err);
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+    snprintf(cmd, sizeof cmd, "'%s' -q train --arch '%s' --data idx:/nonexistent-nas-data 2>'%s'", NAS_BINARY,
+             arch, errlog);
+    ASSERT_TRUE(system(cmd) != 0);
+    char *text;
+    size_t len;
+    ASSERT_OK(nas_file_read(errlog, &text, &len, &err), &err);
+    char want[256];
+    snprintf(want, sizeof want, "nas: warning: %s: hyperparameters loss, steps_per_epoch are not used by the "
+                                "built-in trainer",
+             arch);
+    ASSERT_CONTAINS(text, want);
+    free(text);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
 static void test_mismatched_data_refused(void) {
     nas_dataset tr = {0}, te = {0};
     nas_error err;
@@ -174,6 +234,8 @@ static const test_case TESTS[] = {
     {"hparams_applied_and_checked", test_hparams_applied_and_checked},
     {"mismatched_data_refused", test_mismatched_data_refused},
     {"estimate", test_estimate},
+    {"unused_hparams_named", test_unused_hparams_named},
+    {"train_cli_warns", test_train_cli_warns},
     {NULL, NULL},
 };
 

@@ -22,7 +22,8 @@ static void train_usage(FILE *out) {
             "Trains the network of A.json from scratch (or from --weights) and writes\n"
             "weights.nasw, arch.json and metrics.json to --out. Hyperparameters stored\n"
             "in the arch (lr, batch_size, epochs, optimizer, momentum, weight_decay,\n"
-            "warmup_epochs) are used unless a flag overrides them.\n"
+            "warmup_epochs) are used unless a flag overrides them; any other is named\n"
+            "in a warning and ignored.\n"
             "\n"
             "  --data SPEC          fashion-mnist (default) | idx:DIR | cifar10:DIR\n"
             "  --epochs E           epochs (default 10)\n"
@@ -174,6 +175,17 @@ static int report_epoch(void *user, const nas_epoch_report *r) {
     return 0;
 }
 
+/* Hyperparameters of the arch that the trainer ignores are named, not
+ * silently dropped (they may be tags, so this is a warning). */
+static void warn_unused_hparams(const char *path, const nas_arch *a, const nas_logger *lg) {
+    const char **names = a->n_hparams ? malloc((size_t)a->n_hparams * sizeof *names) : NULL;
+    if (!names) return;
+    for (int i = 0; i < a->n_hparams; i++) names[i] = a->hparams[i].name;
+    char msg[1024];
+    if (nas_train_unused_hparams(names, a->n_hparams, msg, sizeof msg)) nas_log(lg, NAS_LOG_WARN, "%s: %s", path, msg);
+    free(names);
+}
+
 int cmd_train(int argc, char **argv, const nas_logger *lg) {
     train_flags f;
     int rc = parse_flags("train", argc, argv, &f, train_usage);
@@ -187,6 +199,7 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_train_config_default(&cfg);
     if (nas_arch_load(f.arch, &a, &err)) return cli_fail(&err);
     if (nas_train_config_from_hparams(&cfg, a, &err)) goto fail;
+    warn_unused_hparams(f.arch, a, lg);
     if (f.epochs > 0) cfg.epochs = (int)f.epochs;
     if (f.batch > 0) cfg.batch = (int)f.batch;
     if (!isnan(f.lr)) cfg.lr.base_lr = f.lr;

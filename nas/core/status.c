@@ -21,6 +21,7 @@ const char *nas_status_str(nas_status s) {
     case NAS_ERR_TIMEOUT: return "timeout";
     case NAS_ERR_INTERRUPTED: return "interrupted";
     case NAS_ERR_DB: return "study store error";
+    case NAS_ERR_BUSY: return "in use";
     case NAS_ERR_INTERNAL: return "internal error";
     }
     return "unknown status";

@@ -27,6 +27,7 @@ typedef enum nas_status {
     NAS_ERR_TIMEOUT,
     NAS_ERR_INTERRUPTED,
     NAS_ERR_DB,          /* the study store failed */
+    NAS_ERR_BUSY,        /* in use by another process (a study locked by another job) */
     NAS_ERR_INTERNAL     /* a bug in nas: please report */
 } nas_status;
 

@@ -69,6 +69,7 @@ typedef struct job {
     char dir[4096];
     char *spec_json;
     ss_space *space;
+    nas_store_lock *lock; /* held from before the store is opened to after it is closed */
     nas_store *store;
     ctrl *ctrl;
     pcg32 rng;
@@ -386,6 +387,22 @@ static int feasible(void *user, const double *pt, char *why, size_t cap) {
 
 /* ---- set-up ---- */
 
+/* One job per study (store.h): the lock is taken before the store is opened,
+ * so a job refused because another one runs reads and writes nothing there.
+ * A new study's directory is created here; resuming needs an existing study
+ * (no lock file is left in a directory that holds none). */
+static nas_status lock_study(job *j, nas_error *err) {
+    nas_status s;
+    if (j->o.resume) {
+        char db[4200];
+        snprintf(db, sizeof db, "%s/study.db", j->dir);
+        if (!nas_path_exists(db)) return NAS_FAIL(err, NAS_ERR_IO, "%s: no study here (no such file)", db);
+    } else if ((s = nas_mkdir_p(j->dir, err))) {
+        return s;
+    }
+    return nas_store_lock_acquire(j->dir, &j->lock, err);
+}
+
 static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *err) {
     nas_search_options *o = &j->o;
     nas_status s;
@@ -394,6 +411,7 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
     if (o->resume) {
         if (!o->study_dir) return NAS_FAIL(err, NAS_ERR_USAGE, "--resume needs the study directory");
         snprintf(j->dir, sizeof j->dir, "%s", o->study_dir);
+        if ((s = lock_study(j, err))) return s;
         if ((s = nas_store_open(j->dir, NULL, &j->store, err))) return s;
         if ((s = spec_apply(nas_store_spec_json(j->store), o, keep, err))) return s;
         const char *stored = nas_store_space_source(j->store);
@@ -458,6 +476,7 @@ static nas_status setup_store(job *j, nas_error *err) {
     if (!j->store) {
         char *src = NULL;
         size_t len;
+        if ((s = lock_study(j, err))) return s;
         if ((s = nas_file_read(j->o.space_path, &src, &len, err))) return s;
         nas_store_study st = {j->spec_json, src, j->space->name, j->space->hash, IGNORE_KEYS};
         s = nas_store_open(j->dir, &st, &j->store, err);
@@ -1359,9 +1378,67 @@ static void job_deinit(job *j) {
     nas_lut_destroy(j->lut);
     ctrl_destroy(j->ctrl);
     nas_store_close(j->store);
+    nas_store_lock_release(j->lock);
     ss_space_destroy(j->space);
     nas_arch_destroy(j->base);
     cJSON_free(j->spec_json);
+}
+
+/* The hyperparameter names of the space's archs: those of the canonical
+ * point's arch (constants included), or the hyperparameter decisions when
+ * that point has no valid network. *names (caller frees) points into *a
+ * or the space. */
+static nas_status space_hparam_names(const job *j, nas_arch **a, const char ***names, int *n, nas_error *err) {
+    const ss_space *sp = j->space;
+    *a = NULL;
+    *n = 0;
+    double *pt = ss_point_alloc(sp);
+    if (!pt) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    if (ss_space_realize(sp, pt, a, NULL)) *a = NULL;
+    free(pt);
+    int cap = *a ? (*a)->n_hparams : sp->n_decisions;
+    if (!(*names = malloc((size_t)(cap > 0 ? cap : 1) * sizeof **names))) {
+        nas_arch_destroy(*a);
+        *a = NULL;
+        return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; *a && i < (*a)->n_hparams; i++) (*names)[(*n)++] = (*a)->hparams[i].name;
+    for (int i = 0; !*a && i < sp->n_decisions; i++)
+        if (sp->decisions[i].is_hparam) (*names)[(*n)++] = sp->decisions[i].name;
+    return NAS_OK;
+}
+
+/* The train evaluator runs `nas train`, which applies only the
+ * hyperparameters nas_train_hparam_applies knows, and whose --epochs (the
+ * proxy epochs, then the final epochs) replaces an `epochs` hyperparameter.
+ * Both are said once at job start instead of being silent defaults; a
+ * warning, not an error, since a hyperparameter may be a tag. */
+static nas_status warn_train_hparams(const job *j, nas_error *err) {
+    nas_arch *a;
+    const char **names;
+    int n;
+    nas_status s = space_hparam_names(j, &a, &names, &n, err);
+    if (s) return s;
+    char msg[1024];
+    if (nas_train_unused_hparams(names, n, msg, sizeof msg))
+        nas_log(j->lg, NAS_LOG_WARN, "space '%s': %s", j->space->name, msg);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], "epochs")) continue;
+        if (j->o.final_top_k > 0)
+            nas_log(j->lg, NAS_LOG_WARN,
+                    "space '%s': hyperparameter epochs is replaced by the job's: the train evaluator trains "
+                    "every trial for --proxy-epochs (%d) and stage 2 for --final-epochs (%d)",
+                    j->space->name, j->o.proxy_epochs, j->o.final_epochs);
+        else
+            nas_log(j->lg, NAS_LOG_WARN,
+                    "space '%s': hyperparameter epochs is replaced by the job's: the train evaluator trains "
+                    "every trial for --proxy-epochs (%d)",
+                    j->space->name, j->o.proxy_epochs);
+        break;
+    }
+    free(names);
+    nas_arch_destroy(a);
+    return NAS_OK;
 }
 
 static nas_status setup_base_network(job *j, nas_error *err) {
@@ -1400,6 +1477,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     if (j.o.threads > 0) nas_latency_pin(j.o.threads, NULL, NULL);
     if ((s = setup_latency(&j, err))) goto done;
     if (j.ev == EV_SUPERNET && (s = setup_supernet(&j, err))) goto done;
+    if (j.ev == EV_TRAIN && (s = warn_train_hparams(&j, err))) goto done;
     if (j.ev == EV_TRAIN && j.space->in_c == 0 && (s = setup_base_network(&j, err))) goto done;
     if ((s = setup_budget(&j, err))) goto done;
     if ((s = trial_loop(&j, err))) {

@@ -18,6 +18,15 @@
  * a killed job stopped: completed trials kept, trials that were running
  * re-run, the supernet from its last checkpoint.
  *
+ * One job per study: the job holds the study's lock (nas_store_lock_acquire,
+ * store.h: an flock on DIR/study.lock) from before it opens the store until
+ * it returns. A second job on the same directory fails at once with
+ * NAS_ERR_BUSY, "study DIR is in use by another job (pid N)", before it
+ * reads or writes the store. The lock dies with the job's process, even
+ * under SIGKILL, and trial programs do not inherit it, so a resume is never
+ * blocked by a killed job or its orphaned trials. Readers (`nas trials`,
+ * `nas report`, `nas export`) take no lock and work while a job runs.
+ *
  * Ownership: options strings are borrowed for the duration of the call.
  */
 #ifndef NAS_SEARCH_SEARCH_H

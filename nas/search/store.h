@@ -20,10 +20,15 @@
  * newer schema version or a database failing SQLite's quick_check is
  * refused with an error naming the path and the reason.
  *
- * Not here: deciding what to run (controller), running trials (trial.h),
- * locking against two jobs on one study (the caller's job).
+ * One job per study: a job that writes a study holds its lock
+ * (nas_store_lock_acquire, below) for its whole life; readers do not take it.
+ * Opening the store does not check the lock: taking it first is the writing
+ * job's part.
  *
- * Ownership: nas_store_open returns a store freed by nas_store_close.
+ * Not here: deciding what to run (controller), running trials (trial.h).
+ *
+ * Ownership: nas_store_open returns a store freed by nas_store_close;
+ * nas_store_lock_acquire returns a lock freed by nas_store_lock_release.
  * Records filled by the store (nas_trial_record) own their strings and are
  * released with nas_trial_record_deinit / nas_trial_records_free. Strings
  * passed in are copied. A store is used by one thread at a time.
@@ -229,6 +234,32 @@ nas_status nas_store_snapshot_save(nas_store *st, const void *state, size_t len,
  * is malloc'd (caller frees; non-NULL even when *len is 0). */
 nas_status nas_store_snapshot_load(nas_store *st, unsigned char **state, size_t *len, pcg32 *rng,
                                    int64_t *n_trials, int *found, nas_error *err);
+
+/* ---- one job per study ----
+ *
+ * The lock is an exclusive flock(2) on DIR/study.lock, a small text file
+ * holding the pid of the job that last took it (the file stays; only the
+ * flock says whether a job runs). The kernel drops the lock when the holder
+ * exits however it ends, SIGKILL included, so a stale lock never blocks a
+ * resume. The lock's descriptor is close-on-exec: a trial program the job
+ * starts (fork + exec) does not keep it, so a program orphaned by a killed
+ * job does not block the next one. A child holds a copy only between fork
+ * and exec; for a job killed in that moment, acquiring waits for the child
+ * when the recorded holder no longer exists. The lock belongs to an open
+ * file description, not a process: two acquisitions in one process exclude
+ * each other too. */
+
+typedef struct nas_store_lock nas_store_lock;
+
+/* Takes the lock of study directory dir (which must exist), creating
+ * DIR/study.lock when absent. When a live job holds it: NAS_ERR_BUSY "study
+ * DIR is in use by another job (pid N)" at once. When the pid recorded in
+ * the file is gone but the lock is still held (a child of a killed job
+ * between fork and exec), waits up to 5 s for its release first. NAS_ERR_IO
+ * when dir does not exist or the file cannot be opened or locked. */
+nas_status nas_store_lock_acquire(const char *dir, nas_store_lock **out, nas_error *err);
+/* Releases the lock (DIR/study.lock stays). NULL is allowed. */
+void nas_store_lock_release(nas_store_lock *lk);
 
 /* ---- key/value ---- */
 
