@@ -217,6 +217,12 @@ static void test_job_file_and_usage(void) {
     ASSERT_EQ_INT(run_nas(args4, 0), 2);
     char *args5[] = {"nas", "search", space, "--controller", "annealing", "--trial-cmd", "true", "--study", dir, NULL};
     ASSERT_EQ_INT(run_nas(args5, 0), 1);
+    /* the built-in trainer does not report the space's objective 'score' */
+    char dir6[600];
+    snprintf(dir6, sizeof dir6, "%s-train", dir);
+    char *args6[] = {"nas", "search", space, "--evaluator", "train", "--study", dir6, NULL};
+    ASSERT_EQ_INT(run_nas(args6, 0), 2);
+    ASSERT_TRUE(!nas_path_exists(dir6));
 }
 
 /* A small IDX data set (random pixels) in tmp/idx: n_train + n_test images. */

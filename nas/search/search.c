@@ -236,6 +236,33 @@ static const char *cmp_text(ss_cmp c) {
     return c == SS_CMP_LE ? "<=" : c == SS_CMP_LT ? "<" : c == SS_CMP_GE ? ">=" : ">";
 }
 
+/* The built-in evaluators report a fixed set of metrics (plus the costs every
+ * candidate gets): an objective outside it would fail every trial, so it is
+ * refused up front. Trial programs report what they like. */
+static nas_status check_objectives(const job *j, nas_error *err) {
+    static const char *const COSTS[] = {"macs", "flops", "params", "memory", "memory_bytes", "train_memory_bytes",
+                                        "latency", "latency_ms", NULL};
+    static const char *const SUPERNET[] = {"accuracy", "val_loss", "eval_seconds", NULL};
+    static const char *const TRAIN[] = {"accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss",
+                                        "images_per_s", NULL};
+    if (j->ev == EV_COMMAND) return NAS_OK;
+    const char *const *own = j->ev == EV_SUPERNET ? SUPERNET : TRAIN;
+    for (int i = 0; i < j->n_obj; i++) {
+        const char *m = j->obj[i].metric;
+        int known = 0;
+        for (int k = 0; own[k] && !known; k++) known = !strcmp(m, own[k]);
+        for (int k = 0; COSTS[k] && !known; k++) known = !strcmp(m, COSTS[k]);
+        if (known) continue;
+        char list[256] = "";
+        for (int k = 0; own[k]; k++) snprintf(list + strlen(list), sizeof list - strlen(list), "%s, ", own[k]);
+        return NAS_FAIL(err, NAS_ERR_USAGE,
+                        "objective '%s': the %s evaluator reports %sand the costs (macs, flops, params, "
+                        "memory, latency); give --objective or use --trial-cmd with a program that reports it",
+                        m, EV_NAMES[j->ev], list);
+    }
+    return NAS_OK;
+}
+
 static nas_status setup_goals(job *j, int from_spec, nas_error *err) {
     const nas_search_options *o = &j->o;
     nas_status s;
@@ -275,6 +302,8 @@ static nas_status setup_goals(job *j, int from_spec, nas_error *err) {
     for (int i = 0; i < j->n_cons; i++)
         if (!strcmp(j->cons[i].metric, "latency") || !strcmp(j->cons[i].metric, "latency_ms"))
             j->latency_constrained = 1;
+
+    if ((s = check_objectives(j, err))) return s;
 
     const char *r = o->reward ? o->reward : "objective";
     char spec[256];
