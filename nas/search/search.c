@@ -2,7 +2,8 @@
  * search.c - the search job (see search.h): set-up, the trial loop, stage 2.
  *
  * The loop keeps up to P trials in flight. The supernet evaluator scores a
- * candidate in-process (milliseconds to seconds), so it runs one at a time;
+ * candidate in-process (milliseconds to seconds), and the function evaluator
+ * calls the caller's objective in-process, so they run one at a time;
  * the train and command evaluators run trial programs in their own process
  * groups (nas/search/trial.h), the train evaluator being this very binary's
  * `nas train` on the proxy task. Every candidate's analytic costs and
@@ -38,9 +39,9 @@
 #define MAX_PARALLEL 64
 #define COST_CACHE 64
 
-typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND } evaluator_kind;
+typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND, EV_FUNCTION } evaluator_kind;
 
-static const char *EV_NAMES[] = {"supernet", "train", "command"};
+static const char *EV_NAMES[] = {"supernet", "train", "command", "function"};
 
 /* Spec keys that may change between runs of one study. */
 static const char *const IGNORE_KEYS[] = {"max_trials",    "parallel_trials", "max_failed_trials",
@@ -415,18 +416,31 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
 static nas_status choose_evaluator(job *j, nas_error *err) {
     const char *e = j->o.evaluator;
     int hparam_only = j->space->in_c == 0;
-    if (!e) e = j->o.trial_cmd ? "command" : hparam_only ? "train" : "supernet";
+    if (!e) e = j->o.objective ? "function" : j->o.trial_cmd ? "command" : hparam_only ? "train" : "supernet";
     if (!strcmp(e, "supernet")) j->ev = EV_SUPERNET;
     else if (!strcmp(e, "train")) j->ev = EV_TRAIN;
     else if (!strcmp(e, "command")) j->ev = EV_COMMAND;
-    else return NAS_FAIL(err, NAS_ERR_USAGE, "--evaluator must be supernet, train or command, got '%s'", e);
+    else if (!strcmp(e, "function")) j->ev = EV_FUNCTION;
+    else return NAS_FAIL(err, NAS_ERR_USAGE, "--evaluator must be supernet, train or command "
+                            "(or function, with an objective function), got '%s'", e);
     if (j->ev == EV_COMMAND && !j->o.trial_cmd)
         return NAS_FAIL(err, NAS_ERR_USAGE, "the command evaluator needs --trial-cmd");
+    if (j->ev == EV_FUNCTION && !j->o.objective)
+        return NAS_FAIL(err, NAS_ERR_USAGE,
+                        j->o.resume ? "%s: this study's trials are scored by an in-process objective function "
+                                      "(evaluator 'function'); only a program passing that function "
+                                      "(nas_search_options.objective) can resume it"
+                                    : "%s: the function evaluator needs an objective function "
+                                      "(nas_search_options.objective)",
+                        j->dir);
+    if (j->ev != EV_FUNCTION && j->o.objective)
+        return NAS_FAIL(err, NAS_ERR_USAGE, "%s: an objective function is given but the evaluator is '%s'", j->dir,
+                        EV_NAMES[j->ev]);
     if (j->ev == EV_SUPERNET && hparam_only)
         return NAS_FAIL(err, NAS_ERR_USAGE,
                         "space '%s' has no network: the supernet evaluator needs an architecture space "
                         "(use --evaluator train or --trial-cmd)", j->space->name);
-    if (j->ev != EV_COMMAND && !j->o.self_exe)
+    if ((j->ev == EV_SUPERNET || j->ev == EV_TRAIN) && !j->o.self_exe)
         return NAS_FAIL(err, NAS_ERR_INTERNAL, "the path of the nas binary is unknown");
     return NAS_OK;
 }
@@ -741,6 +755,32 @@ fail_trial:
     }
 }
 
+/* The caller's objective, in-process. Its failure, or a missing or
+ * non-finite objective metric, fails the trial; the job goes on. */
+static nas_status eval_function(job *j, const double *pt, const next_trial *nt, nas_error *err) {
+    nas_status s;
+    nas_arch *a = NULL;
+    ctrl_metrics m;
+    nas_error fe = {0};
+    char reason[NAS_ERROR_MSG_MAX] = "";
+    if ((s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) return s;
+    if (!(s = ss_space_realize(j->space, pt, &a, &fe)) && !(s = point_costs(j, pt, 1, &m, &fe))) {
+        snprintf(a->space_name, sizeof a->space_name, "%s", j->space->name);
+        s = j->o.objective(j->o.objective_user, nt->number, a, pt, &m, &fe);
+    }
+    nas_arch_destroy(a);
+    if (s) snprintf(reason, sizeof reason, "%s", fe.msg[0] ? fe.msg : nas_status_str(s));
+    for (int i = 0; !reason[0] && i < j->n_obj; i++) {
+        double v;
+        if (!ctrl_metrics_get(&m, j->obj[i].metric, &v))
+            snprintf(reason, sizeof reason, "metric '%s' never reported", j->obj[i].metric);
+        else if (!isfinite(v))
+            snprintf(reason, sizeof reason, "metric '%s' is %g", j->obj[i].metric, v);
+    }
+    if (reason[0]) return record_failed(j, nt->id, pt, 0, reason, NULL, NULL, NULL, 0, err);
+    return record_complete(j, nt->id, nt->number, pt, &m, NULL, 0, err);
+}
+
 /* ---- early-stopping history ---- */
 
 typedef struct hist_ctx {
@@ -992,7 +1032,7 @@ static int find_best(void *user, const nas_trial_record *r) {
 
 static nas_status trial_loop(job *j, nas_error *err) {
     nas_status s = NAS_OK;
-    int P = j->ev == EV_SUPERNET ? 1 : j->o.parallel_trials;
+    int P = j->ev == EV_SUPERNET || j->ev == EV_FUNCTION ? 1 : j->o.parallel_trials;
     if (P < 1) P = 1;
     if (P > MAX_PARALLEL) P = MAX_PARALLEL;
     for (int i = 0; i < P; i++)
@@ -1016,8 +1056,8 @@ static nas_status trial_loop(job *j, nas_error *err) {
                 exhausted = 1;
                 break;
             }
-            if (j->ev == EV_SUPERNET) {
-                s = eval_supernet(j, pt, &nt, err);
+            if (j->ev == EV_SUPERNET || j->ev == EV_FUNCTION) {
+                s = j->ev == EV_SUPERNET ? eval_supernet(j, pt, &nt, err) : eval_function(j, pt, &nt, err);
                 free(nt.arch_json);
                 if (s) goto done;
             } else {
@@ -1325,7 +1365,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     sum->pruned = (int)j.pruned;
     sum->best_trial = j.best_number;
     sum->best_value = j.best_reward;
-    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && (s = stage2(&j, sum, err))) goto done;
+    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) goto done;
     s = nas_store_set_status(j.store, "finished", err);
 done:
     if (s && err) nas_log(j.lg, NAS_LOG_DEBUG, "search stopped: %s", err->msg);
