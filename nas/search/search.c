@@ -345,8 +345,12 @@ static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctr
 }
 
 /* The costs of a point, cached by point hash (constraint checks and the
- * trial itself ask for the same point). */
+ * trial itself ask for the same point); none without a network. */
 static nas_status point_costs(job *j, const double *pt, int with_latency, ctrl_metrics *m, nas_error *err) {
+    if (j->space->in_c == 0) { /* a hyperparameter-only space: no network to cost */
+        ctrl_metrics_init(m);
+        return NAS_OK;
+    }
     uint64_t h = ss_point_hash(j->space, pt);
     cost_entry *e = &j->cache[h % COST_CACHE];
     double tmp;
@@ -646,11 +650,13 @@ done:
 /* ---- proposing ---- */
 
 /* A pending trial of the store (requeued after a crash) with its point, or a
- * fresh proposal inserted with a controller snapshot. *got = 0 when the
- * controller has nothing left. */
+ * fresh proposal inserted with a controller snapshot (and, for the function
+ * evaluator, started: one transaction). *got = 0 when the controller has
+ * nothing left. */
 typedef struct next_trial {
     int64_t id, number;
     int attempts; /* earlier starts (a re-run after a crash) */
+    int started;  /* already running in the store */
     char *arch_json;
 } next_trial;
 
@@ -712,6 +718,13 @@ static nas_status next_point(job *j, double *pt, next_trial *nt, int *got, nas_e
         nas_store_rollback(j->store, NULL);
         goto done;
     }
+    if (j->ev == EV_FUNCTION) {
+        if ((s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) {
+            nas_store_rollback(j->store, NULL);
+            goto done;
+        }
+        nt->started = 1;
+    }
     if ((s = nas_store_commit(j->store, err))) goto done;
     nt->arch_json = arch_json;
     arch_json = NULL;
@@ -763,7 +776,7 @@ static nas_status eval_function(job *j, const double *pt, const next_trial *nt, 
     ctrl_metrics m;
     nas_error fe = {0};
     char reason[NAS_ERROR_MSG_MAX] = "";
-    if ((s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) return s;
+    if (!nt->started && (s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) return s;
     if (!(s = ss_space_realize(j->space, pt, &a, &fe)) && !(s = point_costs(j, pt, 1, &m, &fe))) {
         snprintf(a->space_name, sizeof a->space_name, "%s", j->space->name);
         s = j->o.objective(j->o.objective_user, nt->number, a, pt, &m, &fe);
