@@ -3,7 +3,8 @@
 # objective through the whole search job (SQLite study store), nas against
 # Optuna 3.1 (Debian python3-optuna) with SQLite storage, in the same run:
 # for each round, nas tpe, Optuna TPE, nas random, Optuna random. Prints
-# every run and the median times and ratios Optuna/nas.
+# every run, the median wall and CPU times, the ratios of the medians
+# Optuna/nas and each round's ratio.
 #   bench/search_overhead/run.sh [ROUNDS] [TRIALS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,12 +24,14 @@ done
 /usr/bin/python3 - "$out" "$rounds" "$trials" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print(f"median of {sys.argv[2]} round(s), {sys.argv[3]} trials")
+print(f"median of {sys.argv[2]} round(s), {sys.argv[3]} trials; last column: each round's ratio")
 for k in ("seconds", "cpu_seconds"):
     for c in ("tpe", "random"):
-        nas = statistics.median(r[k] for r in rows if r["controller"] == c and r["peer"] == "nas")
-        opt = statistics.median(r[k] for r in rows if r["controller"] == c and r["peer"] != "nas")
+        nas = [r[k] for r in rows if r["controller"] == c and r["peer"] == "nas"]
+        opt = [r[k] for r in rows if r["controller"] == c and r["peer"] != "nas"]
+        a, b = statistics.median(nas), statistics.median(opt)
         what = "wall" if k == "seconds" else "cpu "
-        print(f"  {what} {c:6s}  nas {nas:8.3f} s  optuna {opt:8.2f} s  optuna/nas {opt / nas:7.1f}x")
+        each = " ".join(f"{o / n:.0f}" for n, o in zip(nas, opt))
+        print(f"  {what} {c:6s}  nas {a:8.3f} s  optuna {b:8.2f} s  optuna/nas {b / a:7.1f}x   ({each})")
 PY
 rm -f "$out"
