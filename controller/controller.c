@@ -21,7 +21,10 @@
  *
  * Save format (native byte order, one machine's resume file): "NASCTRL1",
  * u32 version, kind name, space and options fingerprints, the history, the
- * kind's payload, then a FNV-1a 64 checksum of everything before it.
+ * kind's payload, then a checksum of everything before it: version 2 (written
+ * now) FNV-1a 64 over 8-byte words (the last partial word bytewise), which
+ * costs an eighth of version 1's bytewise FNV-1a 64 on a state saved with
+ * every trial; version 1 states are still read.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -33,7 +36,7 @@
 #define DUP_MUTATE 256
 #define DUP_RANDOM 256
 #define SAVE_MAGIC "NASCTRL1"
-#define SAVE_VERSION 1u
+#define SAVE_VERSION 2u
 
 ctrl_options ctrl_options_default(void) {
     ctrl_options o;
@@ -222,6 +225,20 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 #define FNV_INIT 0xcbf29ce484222325ULL
+
+/* The save checksum (version 2): FNV-1a 64 with 8-byte words (native order)
+ * as its symbols, then the remaining bytes. Every single-bit change changes
+ * it (each step is a bijection of h). */
+static uint64_t save_sum(const unsigned char *p, size_t n) {
+    uint64_t h = FNV_INIT, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h ^= w;
+        h *= 0x100000001b3ULL;
+    }
+    return fnv1a(h, p + i, n - i);
+}
 
 static uint64_t space_fingerprint(const ss_space *s) {
     uint64_t h = fnv1a(FNV_INIT, &s->n_decisions, sizeof s->n_decisions);
@@ -686,7 +703,7 @@ nas_status ctrl_save(const ctrl *c, unsigned char **buf, size_t *len, nas_error 
     ctrl_w_u32(&w, (uint32_t)c->n_obs);
     ctrl_w_bytes(&w, c->obs, (size_t)c->n_obs * sizeof(int));
     if (c->ops->save) c->ops->save(c, &w);
-    if (!w.failed) ctrl_w_u64(&w, fnv1a(FNV_INIT, w.buf, w.len));
+    if (!w.failed) ctrl_w_u64(&w, save_sum(w.buf, w.len));
     if (w.failed) {
         free(w.buf);
         return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory saving controller state");
@@ -758,12 +775,12 @@ nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *e
     }
     ctrl_reader r = {buf, len - 8, 8, 0};
     uint32_t version = ctrl_r_u32(&r);
-    if (version != SAVE_VERSION)
-        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state version %u, expected %u", version,
+    if (version != SAVE_VERSION && version != 1)
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state version %u, expected 1 or %u", version,
                         SAVE_VERSION);
     uint64_t sum;
     memcpy(&sum, buf + len - 8, 8);
-    if (sum != fnv1a(FNV_INIT, buf, len - 8))
+    if (sum != (version == 1 ? fnv1a(FNV_INIT, buf, len - 8) : save_sum(buf, len - 8)))
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated or corrupt "
                                              "(checksum mismatch)");
     char name[32];

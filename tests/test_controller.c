@@ -651,6 +651,21 @@ static void test_load_errors(void) {
     ASSERT_EQ_INT(ctrl_n_trials(d, NULL, NULL, NULL), 1);
     ASSERT_OK(ctrl_load(d, buf, len, &err), &err);
     ASSERT_EQ_INT(ctrl_n_trials(d, NULL, NULL, NULL), 20);
+    /* a version 1 state (bytewise FNV-1a 64 checksum) is still read */
+    uint32_t v1 = 1;
+    memcpy(buf + 8, &v1, 4);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i + 8 < len; i++) {
+        h ^= buf[i];
+        h *= 0x100000001b3ULL;
+    }
+    memcpy(buf + len - 8, &h, 8);
+    ctrl *v = make(s, "tpe", 1);
+    ASSERT_OK(ctrl_load(v, buf, len, &err), &err);
+    ASSERT_EQ_INT(ctrl_n_trials(v, NULL, NULL, NULL), 20);
+    buf[len / 2] ^= 0x40;
+    ASSERT_EQ_INT(ctrl_load(v, buf, len, &err), NAS_ERR_FORMAT);
+    ctrl_destroy(v);
     free(buf);
     ctrl_destroy(c);
     ctrl_destroy(d);

@@ -3,9 +3,12 @@
  * a hyperparameter space tuned with a deterministic trial program, killed
  * with SIGKILL at random moments and resumed until done, must end exactly
  * like an uninterrupted run; job-file options; mismatched study refused;
- * one job per study (a second job refused while the lock is held, the lock
- * freed by a SIGKILLed job whose trial program lives on); the warning about
- * hyperparameters the built-in trainer ignores.
+ * the time budget leaves stage 2 its time; one job per study (a second job
+ * refused while the lock is held, the lock freed by a SIGKILLed job whose
+ * trial program lives on); the warning about hyperparameters the built-in
+ * trainer ignores. The in-process objective (nas_search_run's function
+ * evaluator): results stored, failures recorded with their reason, stop/kill
+ * and resume to exactly max_trials, resume without the function refused.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -509,6 +512,283 @@ static void test_train_hparams_warned(void) {
     free(log);
 }
 
+/* ---- the function evaluator ---- */
+
+static const char *FN_SPACE = "space fn\n"
+                              "hparam x = float(-5, 5)\n"
+                              "hparam y = float(-5, 5)\n"
+                              "hparam opt = choice(sgd, adam)\n"
+                              "objective minimize loss\n";
+
+typedef struct fn_state {
+    int calls;
+    int kill_at;   /* > 0: SIGKILL this process on that call (inside a trial) */
+    int fail_mode; /* 1: fail when x > 0; 2: also drop the metric or return NaN */
+} fn_state;
+
+static double fn_loss(double x, double y, const char *opt) {
+    return (x - 2) * (x - 2) + (y + 1) * (y + 1) + (strcmp(opt, "adam") ? 1.0 : 0.0);
+}
+
+static nas_status fn_objective(void *user, int64_t number, const nas_arch *a, const double *point, ctrl_metrics *m,
+                               nas_error *err) {
+    fn_state *st = user;
+    (void)point;
+    if (++st->calls == st->kill_at) raise(SIGKILL);
+    const nas_hparam *x = nas_arch_hparam(a, "x"), *y = nas_arch_hparam(a, "y"), *o = nas_arch_hparam(a, "opt");
+    if (!x || !y || !o || !o->str) return NAS_FAIL(err, NAS_ERR_INVALID, "hyperparameters missing");
+    if (st->fail_mode && x->num > 0)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "trial %lld: x = %g is too large", (long long)number, x->num);
+    if (st->fail_mode == 2 && y->num > 0) return NAS_OK; /* no metric */
+    if (st->fail_mode == 2 && y->num < -4) return ctrl_metrics_set(m, "loss", NAN, err);
+    return ctrl_metrics_set(m, "loss", fn_loss(x->num, y->num, o->str), err);
+}
+
+static void fn_options(nas_search_options *o, const char *space, const char *dir, int max_trials, fn_state *st) {
+    nas_search_options_default(o);
+    o->space_path = space;
+    o->study_dir = dir;
+    o->controller = "tpe";
+    o->seed = 5;
+    o->max_trials = max_trials;
+    o->objective = fn_objective;
+    o->objective_user = st;
+}
+
+/* every complete trial's stored loss is the objective of its stored point */
+static int check_loss(void *user, const nas_trial_record *r) {
+    int *n = user;
+    double x, y, loss;
+    char opt[16];
+    ASSERT_TRUE(r->arch_json != NULL);
+    ASSERT_TRUE(r->trial_dir == NULL);
+    ASSERT_EQ_INT(sscanf(strstr(r->point_json, "\"x\""), "\"x\": %lf", &x), 1);
+    ASSERT_EQ_INT(sscanf(strstr(r->point_json, "\"y\""), "\"y\": %lf", &y), 1);
+    ASSERT_EQ_INT(sscanf(strstr(r->point_json, "\"opt\""), "\"opt\": \"%15[a-z]", opt), 1);
+    ASSERT_EQ_INT(sscanf(strstr(r->metrics_json, "\"loss\""), "\"loss\": %lf", &loss), 1);
+    ASSERT_NEAR(loss, fn_loss(x, y, opt), 1e-9 * (1 + loss));
+    (*n)++;
+    return 0;
+}
+
+static void test_function_trials_stored(void) {
+    char space[512], dir[512];
+    snprintf(space, sizeof space, "%s/fn.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/fn-stored", tmp);
+    write_file("fn.nas", FN_SPACE);
+    fn_state st = {0};
+    nas_search_options o;
+    fn_options(&o, space, dir, 25, &st);
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 25);
+    ASSERT_EQ_INT(sum.failed, 0);
+    ASSERT_EQ_INT(st.calls, 25);
+    ASSERT_TRUE(sum.best_trial >= 0);
+    nas_store *s;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    ASSERT_CONTAINS(nas_store_spec_json(s), "\"evaluator\":\"function\"");
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    ASSERT_OK(nas_store_trial_counts(s, c, &err), &err);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 25);
+    int n = 0;
+    ASSERT_OK(nas_store_trial_each(s, 1u << NAS_TRIAL_COMPLETE, check_loss, &n, &err), &err);
+    ASSERT_EQ_INT(n, 25);
+    char *status = NULL;
+    ASSERT_OK(nas_store_get_status(s, &status, &err), &err);
+    ASSERT_STR_EQ(status, "finished");
+    free(status);
+    /* the best trial is the stored one with the lowest loss */
+    nas_trial_record best;
+    int found = 0;
+    ASSERT_OK(nas_store_trial_best(s, "loss", 0, &best, &found, &err), &err);
+    ASSERT_TRUE(found);
+    ASSERT_EQ_INT(best.number, sum.best_trial);
+    nas_trial_record_deinit(&best);
+    nas_store_close(s);
+}
+
+typedef struct fail_count {
+    int too_large, missing, nan, other;
+} fail_count;
+
+static int count_reason(void *user, const nas_trial_record *r) {
+    fail_count *f = user;
+    ASSERT_TRUE(r->fail_reason != NULL);
+    if (strstr(r->fail_reason, "is too large")) f->too_large++;
+    else if (strstr(r->fail_reason, "metric 'loss' never reported")) f->missing++;
+    else if (strstr(r->fail_reason, "metric 'loss' is nan")) f->nan++;
+    else f->other++;
+    return 0;
+}
+
+static void test_function_failures(void) {
+    char space[512], dir[512], dir2[512];
+    snprintf(space, sizeof space, "%s/fn.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/fn-fail", tmp);
+    snprintf(dir2, sizeof dir2, "%s/fn-fail-stop", tmp);
+    write_file("fn.nas", FN_SPACE);
+    fn_state st = {0, 0, 2};
+    nas_search_options o;
+    fn_options(&o, space, dir, 20, &st);
+    o.controller = "random";
+    o.max_failed_trials = 1000;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 20);
+    ASSERT_TRUE(sum.failed > 0);
+    nas_store *s;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    ASSERT_OK(nas_store_trial_counts(s, c, &err), &err);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 20);
+    ASSERT_EQ_INT(c[NAS_TRIAL_FAILED], sum.failed);
+    fail_count f = {0};
+    ASSERT_OK(nas_store_trial_each(s, 1u << NAS_TRIAL_FAILED, count_reason, &f, &err), &err);
+    ASSERT_TRUE(f.too_large > 0 && f.missing > 0);
+    ASSERT_EQ_INT(f.other, 0);
+    ASSERT_EQ_INT(f.too_large + f.missing + f.nan, sum.failed);
+    int n = 0;
+    ASSERT_OK(nas_store_trial_each(s, 1u << NAS_TRIAL_COMPLETE, check_loss, &n, &err), &err);
+    nas_store_close(s);
+    /* too many failures stop the job, everything recorded */
+    fn_state st2 = {0, 0, 1};
+    fn_options(&o, space, dir2, 50, &st2);
+    o.controller = "random";
+    o.max_failed_trials = 3;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_EXHAUSTED);
+    ASSERT_CONTAINS(err.msg, "3 failed trials");
+    ASSERT_OK(nas_store_open(dir2, NULL, &s, &err), &err);
+    ASSERT_OK(nas_store_trial_counts(s, c, &err), &err);
+    ASSERT_EQ_INT(c[NAS_TRIAL_FAILED], 3);
+    ASSERT_EQ_INT(c[NAS_TRIAL_PENDING] + c[NAS_TRIAL_RUNNING], 0);
+    nas_store_close(s);
+}
+
+/* Runs one function job in a child process that SIGKILLs itself on its
+ * kill_at-th objective call (0: runs to the end). Returns 0 when the job
+ * finished, -1 when killed. */
+static int run_function_child(const nas_search_options *o, int kill_at) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", 1);
+        dup2(devnull, 2);
+        fn_state st = {0, kill_at, 0};
+        nas_search_options c = *o;
+        c.objective_user = &st;
+        nas_search_summary sum;
+        nas_error err;
+        _exit(nas_search_run(&c, &sum, &err) == NAS_OK ? 0 : 1);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+static void test_function_resume(void) {
+    char space[512], ref[512], stopped[512], killed[512];
+    snprintf(space, sizeof space, "%s/fn.nas", tmp);
+    snprintf(ref, sizeof ref, "%s/fn-ref", tmp);
+    snprintf(stopped, sizeof stopped, "%s/fn-stopped", tmp);
+    snprintf(killed, sizeof killed, "%s/fn-killed", tmp);
+    write_file("fn.nas", FN_SPACE);
+    fn_state st = {0};
+    nas_search_options o;
+    nas_search_summary sum;
+    nas_error err;
+    fn_options(&o, space, ref, 30, &st);
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    /* stopped after 12 (max_trials may change between runs), then resumed */
+    fn_options(&o, space, stopped, 12, &st);
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 12);
+    fn_state st2 = {0};
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = stopped;
+    r.resume = 1;
+    r.max_trials = 30;
+    r.objective = fn_objective;
+    r.objective_user = &st2;
+    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 30);
+    ASSERT_EQ_INT(st2.calls, 18);
+    /* killed inside a trial several times, resumed each time */
+    fn_options(&o, space, killed, 30, NULL);
+    pcg32 rng;
+    pcg32_seed(&rng, 77, 1);
+    int kills = 0;
+    for (int round = 0; round < 6; round++) {
+        /* at most 4 trials per run: 6 runs cannot finish the 30 */
+        int rc = run_function_child(&o, 1 + (int)pcg32_bounded(&rng, 5));
+        ASSERT_EQ_INT(rc, -1);
+        kills++;
+        o.space_path = NULL;
+        o.resume = 1;
+    }
+    ASSERT_EQ_INT(run_function_child(&o, 0), 0);
+    trace a, b, c;
+    int64_t ca[NAS_TRIAL_STATE_COUNT], cb[NAS_TRIAL_STATE_COUNT], cc[NAS_TRIAL_STATE_COUNT];
+    read_trace(ref, &a, ca);
+    read_trace(stopped, &b, cb);
+    read_trace(killed, &c, cc);
+    ASSERT_EQ_INT(ca[NAS_TRIAL_COMPLETE], 30);
+    ASSERT_EQ_INT(cb[NAS_TRIAL_COMPLETE], 30);
+    ASSERT_EQ_INT(cc[NAS_TRIAL_COMPLETE], 30);
+    ASSERT_EQ_INT(cc[NAS_TRIAL_FAILED] + cc[NAS_TRIAL_PENDING] + cc[NAS_TRIAL_RUNNING], 0);
+    ASSERT_EQ_INT(a.n, b.n);
+    ASSERT_EQ_INT(a.n, c.n);
+    for (int i = 0; i < a.n; i++) {
+        ASSERT_STR_EQ(a.lines[i], b.lines[i]);
+        ASSERT_STR_EQ(a.lines[i], c.lines[i]);
+    }
+    printf("     stopped once and killed %d times: 30 trials identical to the uninterrupted run\n", kills);
+}
+
+static void test_function_resume_needs_function(void) {
+    char space[512], dir[512], db[600];
+    snprintf(space, sizeof space, "%s/fn.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/fn-nofn", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    write_file("fn.nas", FN_SPACE);
+    fn_state st = {0};
+    nas_search_options o;
+    nas_search_summary sum;
+    nas_error err;
+    fn_options(&o, space, dir, 4, &st);
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = dir;
+    r.resume = 1;
+    r.max_trials = 8;
+    ASSERT_EQ_INT(nas_search_run(&r, &sum, &err), NAS_ERR_USAGE);
+    ASSERT_CONTAINS(err.msg, "objective function");
+    ASSERT_CONTAINS(err.msg, "can resume it");
+    /* nor from the command line */
+    char *args[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "8", NULL};
+    ASSERT_EQ_INT(run_nas(args, 0), 2);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 4);
+    ASSERT_EQ_INT(t.n, 4);
+    /* the function evaluator without a function, and a function given to
+       another evaluator, are usage errors */
+    fn_options(&o, space, dir, 4, &st);
+    o.objective = NULL;
+    o.evaluator = "function";
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
+    fn_options(&o, space, dir, 4, &st);
+    o.evaluator = "command";
+    o.trial_cmd = "true";
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
@@ -517,6 +797,10 @@ static const test_case TESTS[] = {
     {"second_job_refused", test_second_job_refused},
     {"killed_job_frees_lock", test_killed_job_frees_lock},
     {"train_hparams_warned", test_train_hparams_warned},
+    {"function_trials_stored", test_function_trials_stored},
+    {"function_failures", test_function_failures},
+    {"function_resume", test_function_resume},
+    {"function_resume_needs_function", test_function_resume_needs_function},
     {NULL, NULL},
 };
 

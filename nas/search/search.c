@@ -2,7 +2,8 @@
  * search.c - the search job (see search.h): set-up, the trial loop, stage 2.
  *
  * The loop keeps up to P trials in flight. The supernet evaluator scores a
- * candidate in-process (milliseconds to seconds), so it runs one at a time;
+ * candidate in-process (milliseconds to seconds), and the function evaluator
+ * calls the caller's objective in-process, so they run one at a time;
  * the train and command evaluators run trial programs in their own process
  * groups (nas/search/trial.h), the train evaluator being this very binary's
  * `nas train` on the proxy task. Every candidate's analytic costs and
@@ -38,9 +39,9 @@
 #define MAX_PARALLEL 64
 #define COST_CACHE 64
 
-typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND } evaluator_kind;
+typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND, EV_FUNCTION } evaluator_kind;
 
-static const char *EV_NAMES[] = {"supernet", "train", "command"};
+static const char *EV_NAMES[] = {"supernet", "train", "command", "function"};
 
 /* Spec keys that may change between runs of one study. */
 static const char *const IGNORE_KEYS[] = {"max_trials",    "parallel_trials", "max_failed_trials",
@@ -238,14 +239,15 @@ static const char *cmp_text(ss_cmp c) {
 
 /* The built-in evaluators report a fixed set of metrics (plus the costs every
  * candidate gets): an objective outside it would fail every trial, so it is
- * refused up front. Trial programs report what they like. */
+ * refused up front. Trial programs and in-process objectives report what
+ * they like. */
 static nas_status check_objectives(const job *j, nas_error *err) {
     static const char *const COSTS[] = {"macs", "flops", "params", "memory", "memory_bytes", "train_memory_bytes",
                                         "latency", "latency_ms", NULL};
     static const char *const SUPERNET[] = {"accuracy", "val_loss", "eval_seconds", NULL};
     static const char *const TRAIN[] = {"accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss",
                                         "images_per_s", NULL};
-    if (j->ev == EV_COMMAND) return NAS_OK;
+    if (j->ev == EV_COMMAND || j->ev == EV_FUNCTION) return NAS_OK;
     const char *const *own = j->ev == EV_SUPERNET ? SUPERNET : TRAIN;
     for (int i = 0; i < j->n_obj; i++) {
         const char *m = j->obj[i].metric;
@@ -377,8 +379,12 @@ static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctr
 }
 
 /* The costs of a point, cached by point hash (constraint checks and the
- * trial itself ask for the same point). */
+ * trial itself ask for the same point); none without a network. */
 static nas_status point_costs(job *j, const double *pt, int with_latency, ctrl_metrics *m, nas_error *err) {
+    if (j->space->in_c == 0) { /* a hyperparameter-only space: no network to cost */
+        ctrl_metrics_init(m);
+        return NAS_OK;
+    }
     uint64_t h = ss_point_hash(j->space, pt);
     cost_entry *e = &j->cache[h % COST_CACHE];
     double tmp;
@@ -465,18 +471,31 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
 static nas_status choose_evaluator(job *j, nas_error *err) {
     const char *e = j->o.evaluator;
     int hparam_only = j->space->in_c == 0;
-    if (!e) e = j->o.trial_cmd ? "command" : hparam_only ? "train" : "supernet";
+    if (!e) e = j->o.objective ? "function" : j->o.trial_cmd ? "command" : hparam_only ? "train" : "supernet";
     if (!strcmp(e, "supernet")) j->ev = EV_SUPERNET;
     else if (!strcmp(e, "train")) j->ev = EV_TRAIN;
     else if (!strcmp(e, "command")) j->ev = EV_COMMAND;
-    else return NAS_FAIL(err, NAS_ERR_USAGE, "--evaluator must be supernet, train or command, got '%s'", e);
+    else if (!strcmp(e, "function")) j->ev = EV_FUNCTION;
+    else return NAS_FAIL(err, NAS_ERR_USAGE, "--evaluator must be supernet, train or command "
+                            "(or function, with an objective function), got '%s'", e);
     if (j->ev == EV_COMMAND && !j->o.trial_cmd)
         return NAS_FAIL(err, NAS_ERR_USAGE, "the command evaluator needs --trial-cmd");
+    if (j->ev == EV_FUNCTION && !j->o.objective)
+        return NAS_FAIL(err, NAS_ERR_USAGE,
+                        j->o.resume ? "%s: this study's trials are scored by an in-process objective function "
+                                      "(evaluator 'function'); only a program passing that function "
+                                      "(nas_search_options.objective) can resume it"
+                                    : "%s: the function evaluator needs an objective function "
+                                      "(nas_search_options.objective)",
+                        j->dir);
+    if (j->ev != EV_FUNCTION && j->o.objective)
+        return NAS_FAIL(err, NAS_ERR_USAGE, "%s: an objective function is given but the evaluator is '%s'", j->dir,
+                        EV_NAMES[j->ev]);
     if (j->ev == EV_SUPERNET && hparam_only)
         return NAS_FAIL(err, NAS_ERR_USAGE,
                         "space '%s' has no network: the supernet evaluator needs an architecture space "
                         "(use --evaluator train or --trial-cmd)", j->space->name);
-    if (j->ev != EV_COMMAND && !j->o.self_exe)
+    if ((j->ev == EV_SUPERNET || j->ev == EV_TRAIN) && !j->o.self_exe)
         return NAS_FAIL(err, NAS_ERR_INTERNAL, "the path of the nas binary is unknown");
     return NAS_OK;
 }
@@ -687,11 +706,13 @@ done:
 /* ---- proposing ---- */
 
 /* A pending trial of the store (requeued after a crash) with its point, or a
- * fresh proposal inserted with a controller snapshot. *got = 0 when the
- * controller has nothing left. */
+ * fresh proposal inserted with a controller snapshot (and, for the function
+ * evaluator, started: one transaction). *got = 0 when the controller has
+ * nothing left. */
 typedef struct next_trial {
     int64_t id, number;
     int attempts; /* earlier starts (a re-run after a crash) */
+    int started;  /* already running in the store */
     char *arch_json;
 } next_trial;
 
@@ -753,6 +774,13 @@ static nas_status next_point(job *j, double *pt, next_trial *nt, int *got, nas_e
         nas_store_rollback(j->store, NULL);
         goto done;
     }
+    if (j->ev == EV_FUNCTION) {
+        if ((s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) {
+            nas_store_rollback(j->store, NULL);
+            goto done;
+        }
+        nt->started = 1;
+    }
     if ((s = nas_store_commit(j->store, err))) goto done;
     nt->arch_json = arch_json;
     arch_json = NULL;
@@ -794,6 +822,32 @@ fail_trial:
         snprintf(reason, sizeof reason, "%s", err ? err->msg : "evaluation failed");
         return record_failed(j, nt->id, pt, 0, reason, NULL, NULL, NULL, 0, &e2) ? e2.code : NAS_OK;
     }
+}
+
+/* The caller's objective, in-process. Its failure, or a missing or
+ * non-finite objective metric, fails the trial; the job goes on. */
+static nas_status eval_function(job *j, const double *pt, const next_trial *nt, nas_error *err) {
+    nas_status s;
+    nas_arch *a = NULL;
+    ctrl_metrics m;
+    nas_error fe = {0};
+    char reason[NAS_ERROR_MSG_MAX] = "";
+    if (!nt->started && (s = nas_store_trial_start(j->store, nt->id, 0, NULL, err))) return s;
+    if (!(s = ss_space_realize(j->space, pt, &a, &fe)) && !(s = point_costs(j, pt, 1, &m, &fe))) {
+        snprintf(a->space_name, sizeof a->space_name, "%s", j->space->name);
+        s = j->o.objective(j->o.objective_user, nt->number, a, pt, &m, &fe);
+    }
+    nas_arch_destroy(a);
+    if (s) snprintf(reason, sizeof reason, "%s", fe.msg[0] ? fe.msg : nas_status_str(s));
+    for (int i = 0; !reason[0] && i < j->n_obj; i++) {
+        double v;
+        if (!ctrl_metrics_get(&m, j->obj[i].metric, &v))
+            snprintf(reason, sizeof reason, "metric '%s' never reported", j->obj[i].metric);
+        else if (!isfinite(v))
+            snprintf(reason, sizeof reason, "metric '%s' is %g", j->obj[i].metric, v);
+    }
+    if (reason[0]) return record_failed(j, nt->id, pt, 0, reason, NULL, NULL, NULL, 0, err);
+    return record_complete(j, nt->id, nt->number, pt, &m, NULL, 0, err);
 }
 
 /* ---- early-stopping history ---- */
@@ -937,7 +991,7 @@ static nas_status load_trial_arch(const job *j, const char *arch_json, nas_arch 
  * the estimate (nas_train_estimate) is made for the best trial so far, once
  * per new best, and counted once per model stage 2 will train. */
 static int stage2_planned(const job *j) {
-    return j->o.time_budget_s > 0 && j->o.final_top_k > 0 && j->ev != EV_COMMAND;
+    return j->o.time_budget_s > 0 && j->o.final_top_k > 0 && j->ev != EV_COMMAND && j->ev != EV_FUNCTION;
 }
 
 static void plan_stage2_arch(job *j, const char *arch_json) {
@@ -1123,7 +1177,7 @@ static int find_best(void *user, const nas_trial_record *r) {
 
 static nas_status trial_loop(job *j, nas_error *err) {
     nas_status s = NAS_OK;
-    int P = j->ev == EV_SUPERNET ? 1 : j->o.parallel_trials;
+    int P = j->ev == EV_SUPERNET || j->ev == EV_FUNCTION ? 1 : j->o.parallel_trials;
     if (P < 1) P = 1;
     if (P > MAX_PARALLEL) P = MAX_PARALLEL;
     for (int i = 0; i < P; i++)
@@ -1149,8 +1203,8 @@ static nas_status trial_loop(job *j, nas_error *err) {
                 exhausted = 1;
                 break;
             }
-            if (j->ev == EV_SUPERNET) {
-                s = eval_supernet(j, pt, &nt, err);
+            if (j->ev == EV_SUPERNET || j->ev == EV_FUNCTION) {
+                s = j->ev == EV_SUPERNET ? eval_supernet(j, pt, &nt, err) : eval_function(j, pt, &nt, err);
                 free(nt.arch_json);
                 if (s) goto done;
             } else {
@@ -1518,7 +1572,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     sum->pruned = (int)j.pruned;
     sum->best_trial = j.best_number;
     sum->best_value = j.best_reward;
-    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && (s = stage2(&j, sum, err))) goto done;
+    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) goto done;
     s = nas_store_set_status(j.store, "finished", err);
 done:
     if (s && err) nas_log(j.lg, NAS_LOG_DEBUG, "search stopped: %s", err->msg);

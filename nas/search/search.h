@@ -6,7 +6,8 @@
  * costs and latency are checked before anything is trained, the evaluator
  * scores the candidate (the weight-sharing supernet in-process, or a trial
  * program in its own process: the user's command, or `nas train` on a proxy
- * task), every candidate is measured (accuracy, latency, MACs/FLOPs,
+ * task, or the caller's objective function in-process), every candidate is
+ * measured (accuracy, latency, MACs/FLOPs,
  * parameters, memory), the result goes to the store and back to the
  * controller. Then stage 2 retrains the top K (or the Pareto front, capped at
  * K) from scratch with the final settings, evaluates them on the test split
@@ -34,11 +35,26 @@
 
 #include <stdint.h>
 
+#include "controller/controller.h"
+#include "nas/core/arch.h"
 #include "nas/core/log.h"
 #include "nas/core/status.h"
 
 #define NAS_SEARCH_MAX_OBJECTIVES 4
 #define NAS_SEARCH_MAX_CONSTRAINTS 16
+
+/* The in-process objective (the "function" evaluator, the C API's
+ * counterpart of a trial program): called once per trial, in the job's
+ * thread, with the trial's number, its realized arch (the hyperparameters:
+ * nas_arch_hparam) and its point (ss_point layout). *m arrives holding the
+ * candidate's measured costs (none for a hyperparameter-only space); the
+ * function adds at least the objective metric(s). A non-OK return (reason in
+ * err), or an objective metric missing or not finite, fails the trial with
+ * that reason and the job goes on (counted against max_failed_trials). Trials
+ * run one at a time, without a trial directory, timeout or early stopping, and
+ * stage 2 is skipped. arch, point and m are valid during the call only. */
+typedef nas_status (*nas_search_objective)(void *user, int64_t number, const nas_arch *arch, const double *point,
+                                           ctrl_metrics *m, nas_error *err);
 
 typedef struct nas_search_options {
     const char *space_path;   /* the .nas file; NULL when resuming from the study */
@@ -46,9 +62,13 @@ typedef struct nas_search_options {
     int resume;               /* 1: study_dir must exist; the job spec comes from it */
     const char *controller;   /* random | grid | evolution | reinforce | tpe | nsga2 */
     uint64_t seed;
-    const char *evaluator;    /* supernet | train | command; NULL: command when trial_cmd is
-                                 set, train for a hyperparameter-only space, else supernet */
+    const char *evaluator;    /* supernet | train | command | function; NULL: function when
+                                 objective is set, command when trial_cmd is set, train for
+                                 a hyperparameter-only space, else supernet */
     const char *trial_cmd;    /* the user's trial program (command evaluator) */
+    nas_search_objective objective; /* the function evaluator's objective; a resumed
+                                       "function" study needs it again */
+    void *objective_user;     /* passed to objective */
     int max_trials;           /* completed trials wanted */
     int parallel_trials;      /* trials in flight (command / train evaluators) */
     int max_failed_trials;    /* stop the job after this many failures */
@@ -69,7 +89,7 @@ typedef struct nas_search_options {
     double proxy_fraction;    /* train evaluator and supernet: share of the training split */
     int supernet_epochs;
     int supernet_batch;
-    int final_top_k;          /* stage 2: 0 skips it */
+    int final_top_k;          /* stage 2 (supernet and train evaluators): 0 skips it */
     int final_epochs;
     int threads;              /* 0: all cores */
     const nas_logger *lg;

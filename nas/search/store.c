@@ -6,7 +6,8 @@
  * the study row are all checked with reads only, so a foreign or damaged file
  * is refused byte-identical. Every mutating call runs inside txn_begin /
  * txn_end: a BEGIN IMMEDIATE transaction, or a savepoint when the caller
- * already opened one with nas_store_begin.
+ * already opened one with nas_store_begin. Statements are prepared once per
+ * store and reused (preparing costs more than running most of them).
  *
  * Not here: running trials, choosing points, reports.
  */
@@ -26,12 +27,24 @@
 
 #include "nas/core/fileio.h"
 
+/* More than the distinct statements this file runs; past it, statements
+ * are prepared per use. */
+#define STMT_CACHE 40
+
+typedef struct cached_stmt {
+    sqlite3_stmt *q;
+    size_t len;  /* strlen of its SQL */
+    int in_use;  /* handed out by prepare, not yet released */
+} cached_stmt;
+
 struct nas_store {
     sqlite3 *db;
     char *path;
     int depth; /* open transaction levels (0: none) */
     char *spec_json, *space_source, *space_name, *space_hash;
     double created_at;
+    int n_stmts;
+    cached_stmt stmts[STMT_CACHE];
 };
 
 static const char *const STATE_NAMES[NAS_TRIAL_STATE_COUNT] = {"pending", "running", "complete",
@@ -157,12 +170,54 @@ static nas_status exec_sql(nas_store *st, const char *sql, nas_error *err) {
     return NAS_OK;
 }
 
+/* A statement for sql, reset and unbound: the store's cached one, or a new
+ * one (kept when there is room). A statement in use is never handed out
+ * twice (a nested use of the same SQL gets another). Give it back with
+ * release. */
 static nas_status prepare(nas_store *st, const char *sql, sqlite3_stmt **stmt, nas_error *err) {
-    if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK) {
+    size_t len = strlen(sql);
+    for (int i = 0; i < st->n_stmts; i++) {
+        cached_stmt *c = &st->stmts[i];
+        if (!c->in_use && c->len == len && memcmp(sqlite3_sql(c->q), sql, len) == 0) {
+            c->in_use = 1;
+            *stmt = c->q;
+            return NAS_OK;
+        }
+    }
+    int keep = st->n_stmts < STMT_CACHE;
+    unsigned flags = keep ? SQLITE_PREPARE_PERSISTENT : 0;
+    if (sqlite3_prepare_v3(st->db, sql, -1, flags, stmt, NULL) != SQLITE_OK) {
         *stmt = NULL;
         return db_fail(st, err, "prepare");
     }
+    if (keep) st->stmts[st->n_stmts++] = (cached_stmt){*stmt, len, 1};
     return NAS_OK;
+}
+
+/* Gives back a statement from prepare (NULL is allowed): a cached one is
+ * reset and unbound, another one finalized. */
+static void release(nas_store *st, sqlite3_stmt *q) {
+    if (!q) return;
+    for (int i = 0; i < st->n_stmts; i++) {
+        if (st->stmts[i].q == q) {
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            st->stmts[i].in_use = 0;
+            return;
+        }
+    }
+    sqlite3_finalize(q);
+}
+
+/* Runs one statement that returns no rows, through the cache. */
+static nas_status run_sql(nas_store *st, const char *sql, nas_error *err) {
+    sqlite3_stmt *q = NULL;
+    nas_status s = prepare(st, sql, &q, err);
+    if (s != NAS_OK) return s;
+    if (sqlite3_step(q) != SQLITE_DONE)
+        s = NAS_FAIL(err, NAS_ERR_DB, "%s: %s: %s", st->path, sql, sqlite3_errmsg(st->db));
+    release(st, q);
+    return s;
 }
 
 static int bind_text(sqlite3_stmt *q, int i, const char *s) {
@@ -170,26 +225,26 @@ static int bind_text(sqlite3_stmt *q, int i, const char *s) {
     return sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
 }
 
-/* Runs a statement that returns no rows. Finalizes it. */
+/* Runs a statement that returns no rows. Releases it. */
 static nas_status step_done(nas_store *st, sqlite3_stmt *q, const char *what, nas_error *err) {
     int rc = sqlite3_step(q);
     nas_status s = NAS_OK;
     if (rc != SQLITE_DONE) s = db_fail(st, err, what);
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
 /* ---- transactions ---- */
 
 static nas_status txn_begin(nas_store *st, nas_error *err) {
-    nas_status s = exec_sql(st, st->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nas_sp", err);
+    nas_status s = run_sql(st, st->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nas_sp", err);
     if (s == NAS_OK) st->depth++;
     return s;
 }
 
 static nas_status txn_commit(nas_store *st, nas_error *err) {
     if (st->depth <= 0) return NAS_FAIL(err, NAS_ERR_INVALID, "%s: commit without begin", st->path);
-    nas_status s = exec_sql(st, st->depth == 1 ? "COMMIT" : "RELEASE nas_sp", err);
+    nas_status s = run_sql(st, st->depth == 1 ? "COMMIT" : "RELEASE nas_sp", err);
     if (s == NAS_OK) {
         st->depth--;
     } else if (st->depth == 1) {
@@ -366,10 +421,10 @@ static nas_status load_study(nas_store *st, nas_error *err) {
         s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
         goto fail;
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return NAS_OK;
 fail:
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -581,6 +636,7 @@ void nas_store_close(nas_store *st) {
     if (!st) return;
     if (st->db) {
         while (st->depth > 0) txn_rollback(st);
+        for (int i = 0; i < st->n_stmts; i++) sqlite3_finalize(st->stmts[i].q);
         sqlite3_close_v2(st->db);
     }
     free(st->path);
@@ -624,7 +680,7 @@ nas_status nas_store_get_status(nas_store *st, char **status, nas_error *err) {
         *status = dup_str((const char *)sqlite3_column_text(q, 0));
         if (!*status) s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -696,7 +752,7 @@ static nas_status query_one(nas_store *st, const char *sql, const char *p1, int6
     } else if (rc != SQLITE_DONE) {
         s = db_fail(st, err, "read a trial");
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -760,11 +816,11 @@ nas_status nas_store_trial_insert(nas_store *st, const char *point_json, const c
         s = db_fail(st, err, "insert a trial");
         goto fail;
     }
-    sqlite3_finalize(q);
+    release(st, q);
     q = NULL;
     return txn_commit(st, err);
 fail:
-    sqlite3_finalize(q);
+    release(st, q);
     txn_rollback(st);
     return s;
 }
@@ -791,7 +847,7 @@ static nas_status check_state(nas_store *st, int64_t id, nas_state_mask allowed,
             s = NAS_FAIL(err, NAS_ERR_INVALID, "%s: cannot %s trial id %lld: it is %s",
                          st->path, action, (long long)id, name);
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -822,7 +878,7 @@ static nas_status insert_values(nas_store *st, int64_t id, const nas_metric_step
             break;
         }
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -963,12 +1019,12 @@ nas_status nas_store_trial_values(nas_store *st, int64_t id, const char *metric,
         names += len + 1;
         i++;
     }
-    sqlite3_finalize(q);
+    release(st, q);
     *out = arr;
     *n = i;
     return NAS_OK;
 fail:
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -1006,7 +1062,7 @@ nas_status nas_store_trial_each(nas_store *st, nas_state_mask mask, nas_trial_vi
         if (visit(user, &r)) break;
     }
     if (s == NAS_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) s = db_fail(st, err, "list trials");
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -1074,7 +1130,7 @@ nas_status nas_store_trial_counts(nas_store *st, int64_t counts[NAS_TRIAL_STATE_
         counts[k] = sqlite3_column_int64(q, 1);
     }
     if (s == NAS_OK && rc != SQLITE_DONE) s = db_fail(st, err, "count trials");
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -1130,7 +1186,7 @@ nas_status nas_store_snapshot_save(nas_store *st, const void *state, size_t len,
     nas_status s = txn_begin(st, err);
     if (s != NAS_OK) return s;
     sqlite3_stmt *q = NULL;
-    if ((s = exec_sql(st, "DELETE FROM controller_snapshots", err)) != NAS_OK) goto fail;
+    if ((s = run_sql(st, "DELETE FROM controller_snapshots", err)) != NAS_OK) goto fail;
     if ((s = prepare(st,
                      "INSERT INTO controller_snapshots(created_at, n_trials, rng_state, rng_inc, "
                      "state) VALUES (?, ?, ?, ?, ?)",
@@ -1178,7 +1234,7 @@ nas_status nas_store_snapshot_load(nas_store *st, unsigned char **state, size_t 
     } else if (rc != SQLITE_DONE) {
         s = db_fail(st, err, "load the controller snapshot");
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
 
@@ -1216,6 +1272,6 @@ nas_status nas_store_kv_get(nas_store *st, const char *key, char **value, nas_er
     } else if (rc != SQLITE_DONE) {
         s = db_fail(st, err, "get a key");
     }
-    sqlite3_finalize(q);
+    release(st, q);
     return s;
 }
