@@ -1136,7 +1136,7 @@ void nas_engine_params_destroy(nas_param *params, int n) {
 /* ---- measuring ---- */
 
 nas_latency_opts nas_latency_opts_default(void) {
-    nas_latency_opts o = {1, 0, 10, 50, 1};
+    nas_latency_opts o = {1, 0, 10, 50, 0.0, 1};
     return o;
 }
 
@@ -1208,8 +1208,11 @@ static nas_status bench_init(const nas_arch *a, const nas_latency_opts *o, int r
 }
 
 static nas_status check_opts(const nas_latency_opts *o, nas_error *err) {
-    if (o->batch < 1 || o->runs < 1 || o->warmup < 0)
-        return NAS_FAIL(err, NAS_ERR_INVALID, "latency: batch and runs must be >= 1, warmup >= 0");
+    if (o->batch < 1 || o->runs < 1 || o->warmup < 0 || !(o->min_time_ms >= 0) ||
+        o->min_time_ms > 3.6e6)
+        return NAS_FAIL(
+            err, NAS_ERR_INVALID,
+            "latency: batch and runs must be >= 1, warmup >= 0, min_time_ms in 0..3600000");
     return NAS_OK;
 }
 
@@ -1226,27 +1229,61 @@ static nas_status time_runs(bench_ctx *b, const nas_latency_opts *o, double *ms,
     return NAS_OK;
 }
 
+/* The median of the fastest block of NAS_LATENCY_BLOCK consecutive entries
+ * of ms (in run order; n >= 1). tmp has room for NAS_LATENCY_BLOCK. */
+static double fastest_block(const double *ms, int n, double *tmp) {
+    double best = 0, med, p90;
+    if (n < NAS_LATENCY_BLOCK) {
+        memcpy(tmp, ms, (size_t)n * sizeof *tmp);
+        nas_latency_stats(tmp, n, &med, &p90);
+        return med;
+    }
+    for (int i = 0; i + NAS_LATENCY_BLOCK <= n; i += NAS_LATENCY_BLOCK) {
+        memcpy(tmp, ms + i, NAS_LATENCY_BLOCK * sizeof *tmp);
+        nas_latency_stats(tmp, NAS_LATENCY_BLOCK, &med, &p90);
+        if (i == 0 || med < best) best = med;
+    }
+    return best;
+}
+
 nas_status nas_latency_measure(const nas_arch *a, const nas_latency_opts *o, nas_latency *out,
                                nas_error *err) {
     bench_ctx b;
     nas_status s;
-    double *ms = NULL;
+    double *ms = NULL, tmp[NAS_LATENCY_BLOCK];
+    int n = 0, cap = 0;
     memset(out, 0, sizeof *out);
+    memset(&b, 0, sizeof b);
     if ((s = check_opts(o, err))) return s;
     if ((s = bench_init(a, o, 1, &b, err))) goto done;
-    ms = malloc((size_t)o->runs * sizeof *ms);
-    if (!ms) {
-        s = eng_nomem(err);
-        goto done;
+    for (int i = 0; i < o->warmup; i++)
+        if ((s = nas_engine_run(b.e, b.in, b.out, err))) goto done;
+    double start = nas_time_now(), now = start;
+    while (n < o->runs || (now - start) * 1e3 < o->min_time_ms) {
+        if (n == cap) {
+            int c = cap ? 2 * cap : (o->runs > 64 ? o->runs : 64);
+            double *g = realloc(ms, (size_t)c * sizeof *g);
+            if (!g) {
+                s = eng_nomem(err);
+                goto done;
+            }
+            ms = g;
+            cap = c;
+        }
+        double t0 = nas_time_now();
+        if ((s = nas_engine_run(b.e, b.in, b.out, err))) goto done;
+        now = nas_time_now();
+        ms[n++] = (now - t0) * 1e3;
     }
-    if ((s = time_runs(&b, o, ms, err))) goto done;
+    out->span_ms = (now - start) * 1e3;
+    out->block_ms = fastest_block(ms, n, tmp);
     double sum = 0;
-    for (int i = 0; i < o->runs; i++) sum += ms[i];
-    out->mean_ms = sum / o->runs;
-    nas_latency_stats(ms, o->runs, &out->median_ms, &out->p90_ms);
+    for (int i = 0; i < n; i++) sum += ms[i];
+    out->mean_ms = sum / n;
+    nas_latency_stats(ms, n, &out->median_ms, &out->p90_ms);
     out->min_ms = ms[0];
     out->batch = o->batch;
-    out->runs = o->runs;
+    out->runs = n;
     out->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
 done:
     free(ms);

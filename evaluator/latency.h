@@ -78,24 +78,40 @@ typedef struct nas_latency_opts {
     int batch;   /* >= 1; default 1 */
     int threads; /* >= 1; 0 = leave OpenMP's setting */
     int warmup;  /* untimed runs first; default 10 */
-    int runs;    /* timed runs; default 50 */
+    int runs;    /* timed runs (at least); default 50 */
+    double min_time_ms; /* nas_latency_measure: keep timing runs until they span at least
+                         * this long (after `runs` runs); default 0 */
     uint64_t seed; /* random weights and input */
 } nas_latency_opts;
 
 /* The defaults above. */
 nas_latency_opts nas_latency_opts_default(void);
 
+/* Consecutive timed runs per block of nas_latency.block_ms. */
+#define NAS_LATENCY_BLOCK 10
+
+/* What `nas latency` reports as the latency is block_ms: the median of the
+ * fastest block of NAS_LATENCY_BLOCK consecutive runs (the median of all runs
+ * when there are fewer). The clock of a core moves in steps while other work
+ * runs on the machine (the same network runs 10-12% slower for tens to
+ * hundreds of milliseconds at a time, docs/benchmarks.md); the fastest block
+ * over a long enough window (min_time_ms) is the latency at the undisturbed
+ * clock and is far more reproducible than the median of 50 consecutive
+ * runs, which lands in whichever step the machine is in. */
 typedef struct nas_latency {
-    double median_ms, p90_ms, mean_ms, min_ms;
-    int batch, threads, runs;
+    double median_ms, p90_ms, mean_ms, min_ms; /* over all timed runs */
+    double block_ms;                           /* see above */
+    double span_ms;                            /* wall time of the timed runs */
+    int batch, threads, runs;                  /* runs actually timed */
 } nas_latency;
 
 /* Sets OpenMP to `threads` (< 1: OpenMP's current count) and pins each
  * worker to its own CPU (see above); *used (may be NULL) receives the count. */
 nas_status nas_latency_pin(int threads, int *used, nas_error *err);
 
-/* Median and p90 of opts->runs timed runs (after opts->warmup) of an engine
- * built from `a` with random weights. */
+/* Times an engine built from `a` with random weights: opts->warmup untimed
+ * runs, then timed runs until there are opts->runs of them and they span
+ * opts->min_time_ms; their statistics (above) in *out. */
 nas_status nas_latency_measure(const nas_arch *a, const nas_latency_opts *opts, nas_latency *out,
                                nas_error *err);
 
@@ -124,27 +140,81 @@ typedef struct nas_machine {
 
 void nas_machine_describe(int threads, int batch, nas_machine *m);
 
+/* Residuals of predictions against measurements, in percent of the
+ * measurement: mean absolute error, share within +-10%, worst absolute error,
+ * mean signed error (> 0: over-predicted). */
+typedef struct nas_lut_score {
+    int n;
+    double mape, within10, worst, bias;
+} nas_lut_score;
+
+/* The network-level model of a table: with sum = the table values of an
+ * arch's keys and W = its weights in MiB (nas cost's weight_bytes / 2^20),
+ *     terms 1..3: latency = scale * sum + weight_ms_per_mib * W + offset_ms
+ *     terms 0:    latency = sum + constant (no fit; version-1 tables)
+ * fitted by least squares on the relative error over networks measured like
+ * `nas latency` (nas_lut_add_fit_network): 3 unknowns with >= 30 networks,
+ * scale and offset with 10..29 (weight_ms_per_mib 0), the scale alone with
+ * fewer (offset 0); unknowns the networks do not determine (or that give a
+ * scale <= 0) are dropped the same way. The weights term: a network reads all its weights on
+ * every pass, from further away once they outgrow the caches, which the op
+ * values, measured in many networks, do not see (latency_lut.c). */
+typedef struct nas_lut_fit {
+    int terms;
+    double scale, weight_ms_per_mib, offset_ms;
+    int networks;           /* networks fitted on */
+    nas_lut_score fitted;   /* the fit's residuals on those networks */
+    nas_lut_score unfitted; /* sum + constant on the same networks */
+} nas_lut_fit;
+
+/* An empty table (version 2, no fit) for machine m (may be NULL). */
 nas_lut *nas_lut_create(const nas_machine *m);
 void nas_lut_destroy(nas_lut *t);
 /* Adds one measurement (ms) for key; a key keeps every sample, the table's
  * value is their lower quartile (each sample being a median over runs in one
  * network; see latency_lut.c). */
 nas_status nas_lut_add(nas_lut *t, const char *key, double ms, nas_error *err);
+/* Adds the samples of one profiled network (node_ms[i] for every node i of
+ * a with a key, as nas_latency_profile_nodes gives them) and keeps the
+ * network: its entries, weights and whole-network median total_ms. */
+nas_status nas_lut_add_network(nas_lut *t, const nas_arch *a, const double *node_ms,
+                               double total_ms, nas_error *err);
+/* Keeps a network for the fit: a (every key in the table, else the error of
+ * nas_lut_predict) and its measured latency (nas_latency.block_ms, > 0). */
+nas_status nas_lut_add_fit_network(nas_lut *t, const nas_arch *a, double latency_ms,
+                                   nas_error *err);
+/* Fits the model above on the fit networks with the current table values;
+ * NAS_ERR_INVALID when there are none or they give no positive scale. */
+nas_status nas_lut_fit_compute(nas_lut *t, nas_error *err);
+/* The model in use (terms 0 until fitted). */
+const nas_lut_fit *nas_lut_get_fit(const nas_lut *t);
 void nas_lut_set_constant(nas_lut *t, double ms);
 int nas_lut_size(const nas_lut *t);
+/* The format version of the file it was loaded from (1 or 2; 2 when made). */
+int nas_lut_version(const nas_lut *t);
 const nas_machine *nas_lut_machine(const nas_lut *t);
 
+/* JSON (docs/cost.md). Loading reads versions 1 (no fit: predicts sum +
+ * constant) and 2; any other version, a malformed field or an index out of
+ * range is NAS_ERR_FORMAT naming the source and the field. */
 nas_status nas_lut_save(const nas_lut *t, const char *path, nas_error *err);
+/* The text nas_lut_save writes (always version 2), malloc'd into *out. */
+nas_status nas_lut_to_json(const nas_lut *t, char **out, nas_error *err);
 nas_status nas_lut_load(const char *path, nas_lut **out, nas_error *err);
+nas_status nas_lut_from_json(const char *json, size_t len, const char *source, nas_lut **out,
+                             nas_error *err);
 
 /* 1 and the table's value (the lower quartile of its samples) in *ms when key is in
  * the table, else 0. */
 int nas_lut_lookup(const nas_lut *t, const char *key, double *ms);
 
-/* Predicted latency (ms) of a: the constant plus the table value of every
- * node's key. A node whose key is absent fails with NAS_ERR_UNSUPPORTED and a
- * message naming the node, op and key (the shape included). */
+/* Predicted latency (ms) of a by the model above. A node whose key is absent
+ * fails with NAS_ERR_UNSUPPORTED and a message naming the node, op and key
+ * (the shape included). */
 nas_status nas_lut_predict(const nas_lut *t, const nas_arch *a, double *ms, nas_error *err);
+/* The model's inputs for a: the sum of its table values and its weight bytes. */
+nas_status nas_lut_predict_parts(const nas_lut *t, const nas_arch *a, double *sum_ms,
+                                 double *weight_bytes, nas_error *err);
 
 /* Writes into msg (cap bytes) a warning when the table's machine differs
  * from m in CPU model, ISA, oneDNN version or threads (naming both); returns

@@ -550,6 +550,20 @@ static void test_measure(void) {
     ASSERT_LE(l.min_ms, l.median_ms);
     ASSERT_LE(l.median_ms, l.p90_ms);
     ASSERT_EQ_INT(l.runs, 15);
+    ASSERT_LE(l.min_ms, l.block_ms); /* the fastest block of 10 of the 15 runs */
+    ASSERT_TRUE(l.span_ms > 0);
+    /* timing continues until the runs span min_time_ms */
+    o.min_time_ms = 40;
+    ASSERT_OK(nas_latency_measure(a, &o, &l, &err), &err);
+    printf("     %d runs over %.1f ms, fastest block %.3f ms, median %.3f ms\n", l.runs, l.span_ms,
+           l.block_ms, l.median_ms);
+    ASSERT_TRUE(l.span_ms >= 40);
+    ASSERT_TRUE(l.runs >= 15);
+    ASSERT_LE(l.min_ms, l.block_ms);
+    ASSERT_LE(l.block_ms, l.p90_ms);
+    o.min_time_ms = -1;
+    ASSERT_EQ_INT(nas_latency_measure(a, &o, &l, &err), NAS_ERR_INVALID);
+    o.min_time_ms = 0;
     o.runs = 0;
     ASSERT_EQ_INT(nas_latency_measure(a, &o, &l, &err), NAS_ERR_INVALID);
     double ms[] = {5, 1, 4, 2, 3, 10, 6, 7, 8, 9}, med, p90;
@@ -632,6 +646,264 @@ static void test_lut_predict_save_load(void) {
     nas_arch_destroy(a);
 }
 
+/* 3x16x16 -> conv k3 c1 -> conv k c2 -> gap -> fc 10: archs with different
+ * op sums and weights for the fit tests. */
+static nas_arch *arch_two_convs(int c1, int k, int c2) {
+    nas_arch *a = nas_arch_create(3, 16, 16, 10);
+    int x = chain(a, mk(NAS_OP_CONV, c1, 3, 1), 0);
+    nas_node c = mk(NAS_OP_CONV, c2, k, 1);
+    c.pad = k / 2;
+    x = chain(a, c, x);
+    x = chain(a, nas_node_make(NAS_OP_GAP), x);
+    chain(a, mk(NAS_OP_FC, 10, 0, 1), x);
+    return a;
+}
+
+#define N_FIT 40
+
+/* Made-up table values for the keys of archs[]: 1..5 us by a hash of the key. */
+static nas_lut *synthetic_table(nas_arch **archs, int n) {
+    nas_lut *t = nas_lut_create(NULL);
+    for (int j = 0; j < n; j++)
+        for (int i = 1; i < archs[j]->n_nodes; i++) {
+            char *k = nas_lut_key(archs[j], i);
+            double v;
+            if (!k) continue;
+            if (!nas_lut_lookup(t, k, &v)) {
+                unsigned h = 5381;
+                for (const char *c = k; *c; c++) h = h * 33 + (unsigned char)*c;
+                ASSERT_OK(nas_lut_add(t, k, 0.001 * (1 + h % 5) + 0.0001 * (h % 7), &err), &err);
+            }
+            free(k);
+        }
+    return t;
+}
+
+static void make_fit_archs(nas_arch **archs) {
+    static const int c1s[] = {8, 16, 24, 32}, ks[] = {1, 3, 5}, c2s[] = {16, 48, 96, 160};
+    for (int i = 0; i < N_FIT; i++)
+        archs[i] = arch_two_convs(c1s[i % 4], ks[(i / 4) % 3], c2s[(i / 12 + i) % 4]);
+}
+
+/* Latencies made from a known model are fitted back exactly; with +-3% of
+ * noise, closely; the fit survives save and load. */
+static void test_lut_fit_recovers(void) {
+    nas_arch *archs[N_FIT];
+    make_fit_archs(archs);
+    nas_lut *t = synthetic_table(archs, N_FIT);
+    nas_lut_set_constant(t, 0.002);
+    ASSERT_EQ_INT(nas_lut_fit_compute(t, &err), NAS_ERR_INVALID); /* nothing to fit on yet */
+    const double a = 1.12, b = 0.02, c = 0.004;
+    double wmin = 1e30, wmax = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        nas_lut *u = pass ? synthetic_table(archs, N_FIT) : t;
+        nas_lut_set_constant(u, 0.002);
+        for (int i = 0; i < N_FIT; i++) {
+            double sum, wb;
+            ASSERT_OK(nas_lut_predict_parts(u, archs[i], &sum, &wb, &err), &err);
+            double lat = a * sum + b * wb / (1024.0 * 1024.0) + c;
+            if (pass) lat *= 1 + 0.03 * ((i % 3) - 1); /* -3%, 0, +3% */
+            if (wb < wmin) wmin = wb;
+            if (wb > wmax) wmax = wb;
+            ASSERT_OK(nas_lut_add_fit_network(u, archs[i], lat, &err), &err);
+        }
+        ASSERT_OK(nas_lut_fit_compute(u, &err), &err);
+        const nas_lut_fit *f = nas_lut_get_fit(u);
+        printf("     %s: scale %.5f weight_ms_per_mib %.5f offset %.5f; fitted MAPE %.3f%%, "
+               "sum+constant "
+               "MAPE %.2f%%\n",
+               pass ? "noisy" : "exact", f->scale, f->weight_ms_per_mib, f->offset_ms,
+               f->fitted.mape, f->unfitted.mape);
+        ASSERT_EQ_INT(f->terms, 3);
+        ASSERT_EQ_INT(f->networks, N_FIT);
+        double tol = pass ? 0.05 : 1e-9;
+        ASSERT_NEAR(f->scale, a, tol * a);
+        ASSERT_NEAR(f->weight_ms_per_mib, b, pass ? 0.2 * b : 1e-9);
+        ASSERT_NEAR(f->offset_ms, c, pass ? 0.5 * c : 1e-9);
+        ASSERT_LE(f->fitted.mape, pass ? 3.0 : 1e-6);
+        ASSERT_NEAR(f->fitted.within10, 100, 1e-9);
+        ASSERT_TRUE(f->unfitted.mape > f->fitted.mape);
+        double ms, sum, wb;
+        ASSERT_OK(nas_lut_predict(u, archs[5], &ms, &err), &err);
+        ASSERT_OK(nas_lut_predict_parts(u, archs[5], &sum, &wb, &err), &err);
+        ASSERT_NEAR(ms,
+                    f->scale * sum + f->weight_ms_per_mib * wb / (1024.0 * 1024.0) + f->offset_ms,
+                    1e-12);
+        /* save and load: the same model and predictions, residuals recomputed */
+        const char *path = "test_latency_fit.json";
+        nas_lut *v = NULL;
+        ASSERT_OK(nas_lut_save(u, path, &err), &err);
+        ASSERT_OK(nas_lut_load(path, &v, &err), &err);
+        remove(path);
+        const nas_lut_fit *g = nas_lut_get_fit(v);
+        ASSERT_EQ_INT(nas_lut_version(v), 2);
+        ASSERT_EQ_INT(g->terms, 3);
+        ASSERT_EQ_INT(g->networks, N_FIT);
+        ASSERT_NEAR(g->scale, f->scale, 1e-12);
+        ASSERT_NEAR(g->weight_ms_per_mib, f->weight_ms_per_mib, 1e-12);
+        ASSERT_NEAR(g->offset_ms, f->offset_ms, 1e-12);
+        ASSERT_NEAR(g->fitted.mape, f->fitted.mape, 1e-9);
+        double ms2;
+        ASSERT_OK(nas_lut_predict(v, archs[5], &ms2, &err), &err);
+        ASSERT_NEAR(ms2, ms, 1e-12);
+        ASSERT_OK(nas_lut_fit_compute(v, &err), &err); /* refitting a loaded table: the same */
+        ASSERT_NEAR(nas_lut_get_fit(v)->scale, f->scale, 1e-9);
+        nas_lut_destroy(v);
+        if (pass) nas_lut_destroy(u);
+    }
+    ASSERT_TRUE(wmax > 4 * wmin); /* the archs differ in weights enough to tell b apart */
+    nas_lut_destroy(t);
+    for (int i = 0; i < N_FIT; i++) nas_arch_destroy(archs[i]);
+}
+
+/* Fewer networks fit fewer unknowns; networks that cannot tell the weights
+ * term apart drop it; a network with a key the table lacks is refused. */
+static void test_lut_fit_degenerate(void) {
+    nas_arch *archs[N_FIT];
+    make_fit_archs(archs);
+    nas_lut *t = synthetic_table(archs, N_FIT);
+    nas_lut_set_constant(t, 0.002);
+    /* 12 networks: scale and offset */
+    for (int i = 0; i < 12; i++) {
+        double sum, wb;
+        ASSERT_OK(nas_lut_predict_parts(t, archs[i], &sum, &wb, &err), &err);
+        ASSERT_OK(nas_lut_add_fit_network(t, archs[i], 1.3 * sum + 0.003, &err), &err);
+    }
+    ASSERT_OK(nas_lut_fit_compute(t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 2);
+    ASSERT_NEAR(nas_lut_get_fit(t)->scale, 1.3, 1e-9);
+    ASSERT_NEAR(nas_lut_get_fit(t)->offset_ms, 0.003, 1e-9);
+    ASSERT_NEAR(nas_lut_get_fit(t)->weight_ms_per_mib, 0, 0);
+    nas_lut_destroy(t);
+    /* 5 networks: the scale alone (offset 0), even when the constant is
+     * larger than the networks' latencies */
+    t = synthetic_table(archs, N_FIT);
+    nas_lut_set_constant(t, 1.0);
+    for (int i = 0; i < 5; i++) {
+        double sum, wb;
+        ASSERT_OK(nas_lut_predict_parts(t, archs[i], &sum, &wb, &err), &err);
+        ASSERT_OK(nas_lut_add_fit_network(t, archs[i], 1.5 * sum, &err), &err);
+    }
+    ASSERT_OK(nas_lut_fit_compute(t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 1);
+    ASSERT_NEAR(nas_lut_get_fit(t)->scale, 1.5, 1e-9);
+    ASSERT_NEAR(nas_lut_get_fit(t)->offset_ms, 0, 0);
+    nas_lut_destroy(t);
+    /* 30 copies of one network: neither the weights term nor the offset is
+     * determined, the scale alone is */
+    t = synthetic_table(archs, N_FIT);
+    for (int i = 0; i < 30; i++) ASSERT_OK(nas_lut_add_fit_network(t, archs[3], 0.04, &err), &err);
+    ASSERT_OK(nas_lut_fit_compute(t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 1);
+    double ms;
+    ASSERT_OK(nas_lut_predict(t, archs[3], &ms, &err), &err);
+    ASSERT_NEAR(ms, 0.04, 1e-12);
+    /* bad fit networks */
+    ASSERT_EQ_INT(nas_lut_add_fit_network(t, archs[3], 0, &err), NAS_ERR_INVALID);
+    ASSERT_EQ_INT(nas_lut_add_fit_network(t, archs[3], NAN, &err), NAS_ERR_INVALID);
+    nas_arch *other = arch_blocks();
+    ASSERT_EQ_INT(nas_lut_add_fit_network(t, other, 1.0, &err), NAS_ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(err.msg, "no entry for node 2 (mbconv)");
+    nas_arch_destroy(other);
+    nas_lut_destroy(t);
+    for (int i = 0; i < N_FIT; i++) nas_arch_destroy(archs[i]);
+}
+
+/* Version 1 tables still predict sum + constant; other versions and broken
+ * fields are refused with the reason. */
+static void test_lut_versions(void) {
+    nas_arch *a = arch_two_convs(8, 3, 16);
+    char text[4096];
+    nas_lut *t = NULL;
+    int len = 0;
+#define ENTRIES                                                                                    \
+    "\"entries\": [{\"key\": \"conv k3 s1 p1 d1 g1 o8 b0 @ 3x16x16\", \"ms\": 0.01}, "             \
+    "{\"key\": \"conv k3 s1 p1 d1 g1 o16 b0 @ 8x16x16\", \"ms\": 0.02}, "                          \
+    "{\"key\": \"global_avg_pool @ 16x16x16\", \"ms\": 0.003}, "                                   \
+    "{\"key\": \"fc o10 b0 @ 16x1x1\", \"ms\": 0.004}]"
+#define MACHINE                                                                                    \
+    "\"machine\": {\"cpu\": \"c\", \"isa\": \"avx2\", \"onednn\": \"2.6.3\", \"threads\": 1, "     \
+    "\"batch\": 1}"
+    for (int i = 1; i < a->n_nodes; i++) { /* the keys ENTRIES spells out */
+        char *k = nas_lut_key(a, i);
+        if (k) len += snprintf(text + len, sizeof text - (size_t)len, "%s;", k);
+        free(k);
+    }
+    ASSERT_STR_EQ(text, "conv k3 s1 p1 d1 g1 o8 b0 @ 3x16x16;conv k3 s1 p1 d1 g1 o16 b0 @ 8x16x16;"
+                        "global_avg_pool @ 16x16x16;fc o10 b0 @ 16x1x1;");
+    len = snprintf(text, sizeof text,
+                   "{\"format\": \"nas-latency-lut\", \"version\": 1, " MACHINE
+                   ", \"constant_ms\": 0.005, " ENTRIES "}");
+    ASSERT_OK(nas_lut_from_json(text, (size_t)len, "v1.json", &t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_version(t), 1);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 0);
+    double ms;
+    ASSERT_OK(nas_lut_predict(t, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, 0.01 + 0.02 + 0.003 + 0.004 + 0.005, 1e-12);
+    nas_lut_destroy(t);
+    /* version 2 with a fit */
+    len =
+        snprintf(text, sizeof text,
+                 "{\"format\": \"nas-latency-lut\", \"version\": 2, " MACHINE
+                 ", \"constant_ms\": 0.005, \"fit\": {\"terms\": 2, \"scale\": 2, "
+                 "\"weight_ms_per_mib\": 0, \"offset_ms\": -0.001, \"networks\": [{\"latency_ms\": "
+                 "0.08, \"weight_bytes\": 1000, \"entries\": [0, 1, 2, 3]}]}, " ENTRIES
+                 ", \"networks\": [{\"total_ms\": 0.04, \"weight_bytes\": 1000, \"entries\": [0, "
+                 "3], \"ms\": [0.01, 0.004]}]}");
+    ASSERT_OK(nas_lut_from_json(text, (size_t)len, "v2.json", &t, &err), &err);
+    ASSERT_EQ_INT(nas_lut_version(t), 2);
+    ASSERT_OK(nas_lut_predict(t, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, 2 * 0.037 - 0.001, 1e-12);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->networks, 1);
+    ASSERT_NEAR(nas_lut_get_fit(t)->fitted.mape, 100 * (0.073 - 0.08) / -0.08, 1e-9);
+    nas_lut_destroy(t);
+    /* refused: versions it does not know, broken fits */
+    static const struct {
+        const char *body, *msg;
+    } bad[] = {
+        {"\"version\": 3, " MACHINE ", \"constant_ms\": 0, " ENTRIES,
+         "latency table version 3 is not supported (this nas reads versions 1 and 2; re-run nas "
+         "profile)"},
+        {"\"version\": 0, " MACHINE ", \"constant_ms\": 0, " ENTRIES, "version 0 is not supported"},
+        {"\"version\": \"2\", " MACHINE ", \"constant_ms\": 0, " ENTRIES,
+         "version: expected a number"},
+        {"\"version\": 2, " MACHINE ", \"constant_ms\": 0, " ENTRIES ", \"networks\": []",
+         "v.json: fit: expected"},
+        {"\"version\": 2, " MACHINE ", \"constant_ms\": 0, " ENTRIES
+         ", \"networks\": [], \"fit\": {\"terms\": 3, \"scale\": 0, \"weight_ms_per_mib\": 0, "
+         "\"offset_ms\": 0, \"networks\": []}",
+         "scale\": number > 0"},
+        {"\"version\": 2, " MACHINE ", \"constant_ms\": 0, " ENTRIES
+         ", \"networks\": [], \"fit\": {\"terms\": 3, \"scale\": 1, \"weight_ms_per_mib\": 0, "
+         "\"offset_ms\": 0, \"networks\": []}",
+         "fit: 3 terms but no networks"},
+        {"\"version\": 2, " MACHINE ", \"constant_ms\": 0, " ENTRIES
+         ", \"networks\": [], \"fit\": {\"terms\": 1, \"scale\": 1, \"weight_ms_per_mib\": 0, "
+         "\"offset_ms\": 0, \"networks\": [{\"latency_ms\": 1, \"weight_bytes\": 0, \"entries\": "
+         "[4]}]}",
+         "fit.networks[0].entries[0]: expected an entry index in 0..3"},
+        {"\"version\": 2, " MACHINE ", \"constant_ms\": 0, " ENTRIES
+         ", \"networks\": [{\"total_ms\": 1, \"weight_bytes\": 0, \"entries\": [1, 2], \"ms\": "
+         "[1]}], "
+         "\"fit\": {\"terms\": 0, \"scale\": 1, \"weight_ms_per_mib\": 0, \"offset_ms\": 0, "
+         "\"networks\": []}",
+         "networks[0]: expected"},
+        {"\"version\": 1, " MACHINE
+         ", \"constant_ms\": 0, \"entries\": [{\"key\": \"x\", \"ms\": 1}, "
+         "{\"key\": \"x\", \"ms\": 2}]",
+         "entries[1]: key \"x\" appears twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        len = snprintf(text, sizeof text, "{\"format\": \"nas-latency-lut\", %s}", bad[i].body);
+        ASSERT_EQ_INT(nas_lut_from_json(text, (size_t)len, "v.json", &t, &err), NAS_ERR_FORMAT);
+        ASSERT_TRUE(t == NULL);
+        ASSERT_CONTAINS(err.msg, bad[i].msg);
+    }
+#undef ENTRIES
+#undef MACHINE
+    nas_arch_destroy(a);
+}
+
 static void test_profile_nodes(void) {
     nas_arch *a = arch_cell();
     double *ms = calloc((size_t)a->n_nodes, sizeof *ms), total = 0, sum = 0;
@@ -677,7 +949,11 @@ static void test_cli(void) {
     ASSERT_CONTAINS(text, "\"p90_ms\"");
     ASSERT_CONTAINS(text, "\"method\":\t\"measured\"");
     ASSERT_CONTAINS(text, "\"threads\":\t1");
+    ASSERT_CONTAINS(text, "\"median_ms\"");
+    ASSERT_CONTAINS(text, "\"span_ms\"");
     free(text);
+    snprintf(cmd, sizeof cmd, "%s latency %s --min-time -1 2>/dev/null", NAS_BINARY, path);
+    ASSERT_EQ_INT(run(cmd), 2);
     snprintf(cmd, sizeof cmd, "%s latency %s --runs 0 2>/dev/null", NAS_BINARY, path);
     ASSERT_EQ_INT(run(cmd), 2);
     snprintf(cmd, sizeof cmd, "%s latency %s --bogus 2>/dev/null", NAS_BINARY, path);
@@ -695,6 +971,7 @@ static void test_cli(void) {
     ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
     ASSERT_CONTAINS(text, "no entry for node 1 (conv)");
     ASSERT_CONTAINS(text, "Elsewhere 1");
+    ASSERT_CONTAINS(text, "version-1 table has no network-level fit");
     free(text);
     snprintf(cmd, sizeof cmd, "%s latency %s --lut %s --fallback --runs 3 --json > %s 2>/dev/null",
              NAS_BINARY, path, lut, out);
@@ -725,16 +1002,22 @@ static void test_cli_profile(void) {
     ASSERT_EQ_INT(run(cmd), 2); /* no -o */
     snprintf(cmd, sizeof cmd, "%s profile missing.nas -o %s 2>/dev/null", NAS_BINARY, lut);
     ASSERT_EQ_INT(run(cmd), 1);
-    snprintf(cmd, sizeof cmd, "%s profile %s -o %s --threads 1 --runs 3 > %s 2>&1", NAS_BINARY, sp,
-             lut, out);
+    snprintf(cmd, sizeof cmd, "%s profile %s -o %s --threads 1 --runs 3 --min-time 20 > %s 2>&1",
+             NAS_BINARY, sp, lut, out);
     ASSERT_EQ_INT(run(cmd), 0);
     ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
     ASSERT_CONTAINS(text, "from 4 networks");
+    ASSERT_CONTAINS(text, "fit on 4 networks"); /* no unprofiled network: the profiled ones */
+    ASSERT_CONTAINS(text, "fit residuals:");
+    ASSERT_CONTAINS(text, "sum + constant:");
     free(text);
     nas_lut *t = NULL;
     ASSERT_OK(nas_lut_load(lut, &t, &err), &err);
     ASSERT_EQ_INT(nas_lut_size(t), 4 + 2 + 2); /* 4 convs, gap and fc on 4 or 8 channels */
     ASSERT_EQ_INT(nas_lut_machine(t)->threads, 1);
+    ASSERT_EQ_INT(nas_lut_version(t), 2);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->networks, 4);
+    ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 1); /* too few networks for more */
     nas_lut_destroy(t);
     snprintf(cmd, sizeof cmd, "%s space sample %s -n 1 --seed 3 -o test_latency_tiny_archs > /dev/null",
              NAS_BINARY, sp);
@@ -763,6 +1046,9 @@ static const test_case TESTS[] = {
     {"measure", test_measure},
     {"lut_keys", test_lut_keys},
     {"lut_predict_save_load", test_lut_predict_save_load},
+    {"lut_fit_recovers", test_lut_fit_recovers},
+    {"lut_fit_degenerate", test_lut_fit_degenerate},
+    {"lut_versions", test_lut_versions},
     {"profile_nodes", test_profile_nodes},
     {"cli", test_cli},
     {"cli_profile", test_cli_profile},

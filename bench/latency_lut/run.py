@@ -11,6 +11,12 @@ built, and the later measurement is scored against that one the same way
 ("drift floor": a table cannot be more accurate than the machine is
 reproducible over the time between profiling and measuring).
 
+The same run also scores the method used before the table had a fit, on the
+same table and archs: the prediction sum of op values + constant, against
+the measurement then used (the median of --runs consecutive runs,
+`nas latency --min-time 0`, its median_ms), measured right after each
+current measurement.
+
     bench/latency_lut/run.py --nas build/nas [--space spaces/mobilenet.nas]
         [-n 100] [--threads 1] [--runs 50] [--samples 5000] [--isolated] [--lut LUT.json]
         [--workdir DIR]
@@ -32,13 +38,24 @@ def run(cmd):
 
 
 def latency(nas, path, extra):
-    return json.loads(run([nas, "latency", path, "--json"] + extra))["latency_ms"]
+    """(latency_ms as nas latency reports it, median of --runs consecutive runs)"""
+    new = json.loads(run([nas, "latency", path, "--json"] + extra))["latency_ms"]
+    old = json.loads(run([nas, "latency", path, "--json", "--min-time", "0"] + extra))["median_ms"]
+    return new, old
 
 
 def score(pred, meas):
     err = [abs(p - m) / m for p, m in zip(pred, meas)]
     return 100 * statistics.mean(err), 100 * sum(e <= 0.10 for e in err) / len(err), \
         100 * max(err)
+
+
+def line(name, pred, meas):
+    return "%-62s MAPE %5.2f%%, within +-10%%: %5.1f%%, worst %5.1f%%" % ((name,) + score(pred, meas))
+
+
+def loadavg():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
 def main():
@@ -48,7 +65,7 @@ def main():
                                                     "spaces", "mobilenet.nas"))
     ap.add_argument("-n", type=int, default=100, help="archs to measure and predict")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=50, help="timed runs per measurement")
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per measurement (at least)")
     ap.add_argument("--samples", type=int, default=5000, help="nas profile --samples")
     ap.add_argument("--seed", type=int, default=20261122, help="seed of the evaluated archs")
     ap.add_argument("--isolated", action="store_true", help="nas profile --isolated")
@@ -56,6 +73,7 @@ def main():
     ap.add_argument("--workdir", default="latency_lut_work")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
+    print("start: %s" % loadavg())
     archs = os.path.join(args.workdir, "archs")
     run([args.nas, "space", "sample", args.space, "-n", str(args.n), "--seed", str(args.seed),
          "-o", archs])
@@ -67,12 +85,17 @@ def main():
     lut = args.lut or os.path.join(args.workdir, "lut.json")
     t0 = time.time()
     if not args.lut:
+        print("profile: %s" % loadavg())
         print(run([args.nas, "profile", args.space, "-o", lut, "--threads", str(args.threads),
                    "--samples", str(args.samples)] +
                   (["--isolated"] if args.isolated else [])).strip())
     t_profile = time.time() - t0
-    meas, meas0, pred, missing = [], [], [], 0
-    print("%-16s %10s %10s %10s %8s" % ("arch", "before", "measured", "predicted", "error"))
+    lut_json = json.load(open(lut))
+    const = lut_json["constant_ms"]
+    rows, missing = [], 0
+    print("%-16s %9s %9s %9s %7s | %9s %9s %9s %7s" %
+          ("arch", "before", "measured", "predicted", "error", "old bef.", "old meas", "sum+c",
+           "error"))
     for f in files:
         r = subprocess.run([args.nas, "latency", f, "--json", "--lut", lut, "--threads",
                             str(args.threads)], capture_output=True, text=True)
@@ -80,34 +103,50 @@ def main():
             missing += 1
             print("%-16s no prediction: %s" % (os.path.basename(f), r.stderr.strip()))
             continue
-        p = json.loads(r.stdout)["latency_ms"]
-        m = latency(args.nas, f, common)
-        meas.append(m)
-        meas0.append(before[f])
-        pred.append(p)
-        print("%-16s %10.4f %10.4f %10.4f %+7.1f%%" % (os.path.basename(f), before[f], m, p,
-                                                     100 * (p - m) / m))
-    if not meas:
+        j = json.loads(r.stdout)
+        p, p_old = j["latency_ms"], j["sum_ms"] + const
+        m, m_old = latency(args.nas, f, common)
+        b, b_old = before[f]
+        rows.append((b, m, p, b_old, m_old, p_old))
+        print("%-16s %9.4f %9.4f %9.4f %+6.1f%% | %9.4f %9.4f %9.4f %+6.1f%%" %
+              (os.path.basename(f), b, m, p, 100 * (p - m) / m, b_old, m_old, p_old,
+               100 * (p_old - m_old) / m_old))
+    if not rows:
         sys.exit("no arch could be predicted")
-    mape, within, worst = score(pred, meas)
-    nmape, nwithin, nworst = score(meas0, meas)
-    bmape, bwithin, bworst = score(pred, meas0)
-    lut_json = json.load(open(lut))
-    m = lut_json["machine"]
+    b, m, p, b_old, m_old, p_old = (list(c) for c in zip(*rows))
+    mach = lut_json["machine"]
+    fit = lut_json.get("fit", {})
     print()
+    print("end: %s" % loadavg())
     print("machine: %s, ISA %s, oneDNN %s, %d thread(s), batch %d" %
-          (m["cpu"], m["isa"], m["onednn"], m["threads"], m["batch"]))
-    print("table: %d op keys, constant %.4f ms%s" %
-          (len(lut_json["entries"]), lut_json["constant_ms"],
+          (mach["cpu"], mach["isa"], mach["onednn"], mach["threads"], mach["batch"]))
+    print("table: version %d, %d op keys, constant %.4f ms%s" %
+          (lut_json["version"], len(lut_json["entries"]), const,
            "" if args.lut else ", built in %.1f s" % t_profile))
+    if fit.get("terms"):
+        print("fit: %d terms on %d networks: latency = %.4f x sum + %.5f ms x weight MiB %+.4f ms"
+              % (fit["terms"], len(fit["networks"]), fit["scale"], fit["weight_ms_per_mib"],
+                 fit["offset_ms"]))
     print("archs: %d predicted and measured (%d without a prediction), latency %.3f..%.3f ms"
-          % (len(meas), missing, min(meas), max(meas)))
-    print("LUT prediction vs measurement: MAPE %.2f%%, within +-10%%: %.1f%%, worst %.1f%%"
-          % (mape, within, worst))
-    print("LUT prediction vs measurement before profiling: MAPE %.2f%%, within +-10%%: %.1f%%, "
-          "worst %.1f%%" % (bmape, bwithin, bworst))
-    print("drift floor (measurement before profiling vs after): MAPE %.2f%%, within +-10%%: "
-          "%.1f%%, worst %.1f%%" % (nmape, nwithin, nworst))
+          % (len(m), missing, min(m), max(m)))
+    print("measurement: nas latency (fastest block of 10 runs, >= %d runs over >= 500 ms);"
+          " old: median of %d runs" % (args.runs, args.runs))
+    print(line("LUT prediction vs measurement:", p, m))
+    print(line("LUT prediction vs measurement before profiling:", p, b))
+    print(line("drift floor (measurement before profiling vs after):", b, m))
+    print(line("old: sum + constant vs old measurement:", p_old, m_old))
+    print(line("old: sum + constant vs old measurement before profiling:", p_old, b_old))
+    print(line("old: drift floor of the old measurement:", b_old, m_old))
+    print()
+    print("every predictor against every measurement (MAPE / within +-10% / worst):")
+    cell = lambda x, y: "%5.2f%% / %5.1f%% / %4.1f%%" % score(x, y)
+    print("%-24s %-26s %-26s %-26s %-26s" % ("", "measurement after", "measurement before",
+                                              "old meas. after", "old meas. before"))
+    for name, x in (("fitted table", p), ("sum + constant", p_old)):
+        print("%-24s %-26s %-26s %-26s %-26s" % (name, cell(x, m), cell(x, b), cell(x, m_old),
+                                                  cell(x, b_old)))
+    print("drift floor (before vs after): measurement %s; old measurement %s"
+          % (cell(b, m), cell(b_old, m_old)))
     return 0
 
 

@@ -57,11 +57,14 @@ def main():
     ratios = []
     print("%-20s %10s %10s %8s" % ("arch", "nas ms", "torch ms", "ratio"))
     for f in files:
+        # the median of --runs consecutive runs on both sides (not nas's
+        # fastest-block latency, which has no PyTorch counterpart here)
         r = subprocess.run([args.nas, "latency", f, "--json", "--threads", str(args.threads),
-                            "--runs", str(args.runs)], capture_output=True, text=True)
+                            "--runs", str(args.runs), "--min-time", "0"], capture_output=True,
+                           text=True)
         if r.returncode != 0:
             sys.exit("nas latency %s: %s" % (f, r.stderr.strip()))
-        n = json.loads(r.stdout)["latency_ms"]
+        n = json.loads(r.stdout)["median_ms"]
         t = torch_ms(json.load(open(f)), args.runs)
         ratios.append(t / n)
         print("%-20s %10.4f %10.4f %8.2f" % (os.path.basename(f), n, t, t / n))

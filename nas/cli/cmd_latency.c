@@ -4,6 +4,7 @@
  * that table for a search space on this machine). See evaluator/latency.h;
  * this file only parses flags, samples the space and prints.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,36 +17,45 @@
 #include "searchspace/space.h"
 
 static void latency_usage(FILE *out) {
-    fprintf(out,
-            "usage: nas latency A.json [--batch B] [--threads T] [--runs N] [--warmup N]\n"
-            "                   [--lut LUT.json [--fallback] [--nodes]] [--json]\n"
-            "\n"
-            "Measures the arch's inference latency on this machine with the oneDNN engine\n"
-            "(BN folded, activations fused, random weights): the median and p90 of N timed\n"
-            "runs after warm-up, threads fixed and pinned one per CPU. With --lut, predicts\n"
-            "it from a table made by `nas profile` instead (sum over ops + constant).\n"
-            "\n"
-            "  --batch B      images per run (default 1)\n"
-            "  --threads T    OpenMP threads, pinned (default: OpenMP's count, pinned)\n"
-            "  --runs N       timed runs (default 50); --warmup N untimed runs (default 10)\n"
-            "  --lut FILE     predict from this table; an op it lacks is an error\n"
-            "  --fallback     with --lut: measure instead when the table lacks an op\n"
-            "  --nodes        with --lut --json: each node's key and table value\n"
-            "  --json         one JSON object: latency_ms (median), p90_ms, batch, threads,\n"
-            "                 method (measured|lut), ...\n");
+    fprintf(
+        out,
+        "usage: nas latency A.json [--batch B] [--threads T] [--runs N] [--warmup N]\n"
+        "                   [--min-time MS] [--lut LUT.json [--fallback] [--nodes]] [--json]\n"
+        "\n"
+        "Measures the arch's inference latency on this machine with the oneDNN engine\n"
+        "(BN folded, activations fused, random weights), threads fixed and pinned one\n"
+        "per CPU: after warm-up, timed runs for at least N runs and MS milliseconds;\n"
+        "the latency is the median of the fastest block of 10 consecutive runs (the\n"
+        "machine's clock steps down while other work runs; docs/cost.md), also the\n"
+        "median and p90 of all runs. With --lut, predicts it from a table made by\n"
+        "`nas profile` instead (sum over ops, corrected by the table's fit).\n"
+        "\n"
+        "  --batch B      images per run (default 1)\n"
+        "  --threads T    OpenMP threads, pinned (default: OpenMP's count, pinned)\n"
+        "  --runs N       timed runs, at least (default 50); --warmup N untimed runs (default 10)\n"
+        "  --min-time MS  keep timing until the runs span MS milliseconds (default 500)\n"
+        "  --lut FILE     predict from this table; an op it lacks is an error\n"
+        "  --fallback     with --lut: measure instead when the table lacks an op\n"
+        "  --nodes        with --lut --json: each node's key and table value\n"
+        "  --json         one JSON object: latency_ms, median_ms, p90_ms, batch, threads,\n"
+        "                 method (measured|lut), ...\n");
 }
 
 static void profile_usage(FILE *out) {
     fprintf(out,
             "usage: nas profile SPACE.nas -o LUT.json [--threads T] [--batch B] [--samples N]\n"
-            "                   [--runs N] [--seed S] [--isolated]\n"
+            "                   [--runs N] [--seed S] [--isolated] [--fit-networks N]\n"
+            "                   [--min-time MS]\n"
             "\n"
             "Builds a latency lookup table for SPACE on this machine: finds the distinct\n"
             "(op, input shape, parameters) keys of the space (every point when the space\n"
             "has at most --samples points, else --samples random points), times each op\n"
             "separately with the same engine as `nas latency`, plus a per-network constant,\n"
-            "and writes the table with the machine's description (CPU, oneDNN ISA and\n"
-            "version, threads). Run it on the target machine.\n"
+            "then measures --fit-networks other networks of the space as `nas latency`\n"
+            "does and fits the network-level model that maps the sum of a network's op\n"
+            "values to its latency (docs/cost.md), and writes the table with the fit and\n"
+            "the machine's description (CPU, oneDNN ISA and version, threads). Run it on\n"
+            "the target machine.\n"
             "\n"
             "  -o FILE        the table to write (required)\n"
             "  --threads T    OpenMP threads, pinned (default: OpenMP's count)\n"
@@ -56,7 +66,12 @@ static void profile_usage(FILE *out) {
             "  --seed S       sampling seed (default 1)\n"
             "  --isolated     time each op alone, again and again, instead of timing each\n"
             "                 op inside whole forward passes of the sampled networks\n"
-            "                 (the default, more accurate: docs/benchmarks.md)\n");
+            "                 (the default, more accurate: docs/benchmarks.md)\n"
+            "  --fit-networks N  networks measured for the fit (default 200; drawn from the\n"
+            "                 sampled networks not profiled, then the profiled ones; 0: no\n"
+            "                 fit, the table predicts sum + constant)\n"
+            "  --min-time MS  each fit network is timed for MS milliseconds (default 500,\n"
+            "                 as nas latency)\n");
 }
 
 /* Parses "--flag value" integer options shared by both commands. */
@@ -94,19 +109,26 @@ static int add_lut_nodes(cJSON *o, const nas_lut *t, const nas_arch *a) {
     return ok;
 }
 
-static int print_json(const char *method, double median, double p90, const nas_latency *l,
-                      int batch, int threads, const char *lut, const nas_lut *t, const nas_arch *a) {
+/* measured: l; predicted: ms from table t at lut (sum_ms: its op values) */
+static int print_json(const nas_latency *l, double ms, double sum_ms, int batch, int threads,
+                      const char *lut, const nas_lut *t, int nodes, const nas_arch *a) {
     cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddNumberToObject(o, "latency_ms", median) &&
-             cJSON_AddNumberToObject(o, "p90_ms", p90) && cJSON_AddNumberToObject(o, "batch", batch) &&
+    int ok = o && cJSON_AddNumberToObject(o, "latency_ms", l ? l->block_ms : ms) &&
+             cJSON_AddNumberToObject(o, "median_ms", l ? l->median_ms : ms) &&
+             cJSON_AddNumberToObject(o, "p90_ms", l ? l->p90_ms : ms) &&
+             cJSON_AddNumberToObject(o, "batch", batch) &&
              cJSON_AddNumberToObject(o, "threads", threads) &&
-             cJSON_AddStringToObject(o, "method", method);
+             cJSON_AddStringToObject(o, "method", l ? "measured" : "lut");
     if (ok && l)
         ok = cJSON_AddNumberToObject(o, "mean_ms", l->mean_ms) &&
              cJSON_AddNumberToObject(o, "min_ms", l->min_ms) &&
-             cJSON_AddNumberToObject(o, "runs", l->runs);
-    if (ok && lut) ok = cJSON_AddStringToObject(o, "lut", lut) != NULL;
-    if (ok && t) ok = add_lut_nodes(o, t, a);
+             cJSON_AddNumberToObject(o, "runs", l->runs) &&
+             cJSON_AddNumberToObject(o, "span_ms", l->span_ms);
+    if (ok && lut)
+        ok = cJSON_AddStringToObject(o, "lut", lut) &&
+             cJSON_AddNumberToObject(o, "sum_ms", sum_ms) &&
+             cJSON_AddNumberToObject(o, "fit_terms", nas_lut_get_fit(t)->terms);
+    if (ok && nodes) ok = add_lut_nodes(o, t, a);
     char *text = ok ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     if (!text) return 0;
@@ -117,7 +139,7 @@ static int print_json(const char *method, double median, double p90, const nas_l
 
 int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     const char *path = NULL, *lut_path = NULL;
-    int json = 0, fallback = 0, nodes = 0, rc = CLI_EXIT_ERROR, threads = 0;
+    int json = 0, fallback = 0, nodes = 0, rc = CLI_EXIT_ERROR, threads = 0, min_time = 500;
     nas_latency_opts o = nas_latency_opts_default();
     nas_arch *a = NULL;
     nas_lut *lut = NULL;
@@ -141,7 +163,8 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
         } else if (int_flag("latency", argc, argv, &i, "--batch", 1, 65536, &o.batch, &urc) ||
                    int_flag("latency", argc, argv, &i, "--threads", 1, 1024, &threads, &urc) ||
                    int_flag("latency", argc, argv, &i, "--runs", 1, 1000000, &o.runs, &urc) ||
-                   int_flag("latency", argc, argv, &i, "--warmup", 0, 1000000, &o.warmup, &urc)) {
+                   int_flag("latency", argc, argv, &i, "--warmup", 0, 1000000, &o.warmup, &urc) ||
+                   int_flag("latency", argc, argv, &i, "--min-time", 0, 3600000, &min_time, &urc)) {
             if (urc) return urc;
         } else if (s[0] == '-' && s[1]) {
             return cli_usage_error("latency", "unknown option '%s'", s);
@@ -153,23 +176,30 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     }
     if (!path) return cli_usage_error("latency", "missing the arch file (A.json)");
     if (fallback && !lut_path) return cli_usage_error("latency", "--fallback needs --lut");
+    o.min_time_ms = min_time;
     if (nas_arch_load(path, &a, &err) != NAS_OK) goto fail;
     if (nas_latency_pin(threads, &threads, &err) != NAS_OK) goto fail;
     o.threads = threads;
     if (lut_path) {
         nas_machine m;
         char msg[1024];
-        double ms;
+        double ms, sum_ms, wb;
         if (nas_lut_load(lut_path, &lut, &err) != NAS_OK) goto fail;
+        if (nas_lut_version(lut) < 2)
+            NAS_WARN(lg,
+                     "%s: a version-%d table has no network-level fit: predicting the sum of its "
+                     "op values + its constant (less accurate; re-run nas profile)",
+                     lut_path, nas_lut_version(lut));
         nas_machine_describe(threads, o.batch, &m);
         if (nas_lut_machine_mismatch(lut, &m, msg, sizeof msg)) NAS_WARN(lg, "%s: %s", lut_path, msg);
         if (nas_lut_machine(lut)->batch != o.batch)
             NAS_WARN(lg, "%s: the table was measured at batch %d, not %d", lut_path,
                      nas_lut_machine(lut)->batch, o.batch);
-        nas_status s = nas_lut_predict(lut, a, &ms, &err);
+        nas_status s = nas_lut_predict_parts(lut, a, &sum_ms, &wb, &err);
+        if (s == NAS_OK) s = nas_lut_predict(lut, a, &ms, &err);
         if (s == NAS_OK) {
             if (json) {
-                if (!print_json("lut", ms, ms, NULL, o.batch, threads, lut_path, nodes ? lut : NULL, a))
+                if (!print_json(NULL, ms, sum_ms, o.batch, threads, lut_path, lut, nodes, a))
                     goto nomem;
             } else {
                 printf("latency %.4f ms (predicted from %s, batch %d, %d threads)\n", ms, lut_path,
@@ -185,12 +215,12 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     nas_latency l;
     if (nas_latency_measure(a, &o, &l, &err) != NAS_OK) goto fail;
     if (json) {
-        if (!print_json("measured", l.median_ms, l.p90_ms, &l, o.batch, threads, NULL, NULL, a))
-            goto nomem;
+        if (!print_json(&l, 0, 0, o.batch, threads, NULL, NULL, 0, a)) goto nomem;
     } else {
-        printf("latency %.4f ms median, %.4f ms p90 (min %.4f, mean %.4f; %d runs after %d warm-up, "
-               "batch %d, %d threads pinned)\n",
-               l.median_ms, l.p90_ms, l.min_ms, l.mean_ms, l.runs, o.warmup, o.batch, threads);
+        printf("latency %.4f ms (fastest block of %d runs), median %.4f ms, p90 %.4f ms (min %.4f, "
+               "mean %.4f; %d runs over %.0f ms after %d warm-up, batch %d, %d threads pinned)\n",
+               l.block_ms, NAS_LATENCY_BLOCK, l.median_ms, l.p90_ms, l.min_ms, l.mean_ms, l.runs,
+               l.span_ms, o.warmup, o.batch, threads);
     }
     rc = CLI_EXIT_OK;
     goto done;
@@ -304,9 +334,60 @@ static int cmp_dbl(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* Measures up to `want` networks of ps like `nas latency` (the ones not
+ * profiled first, so that the fit sees networks the table values did not
+ * come from; only networks whose keys are all in the table) and fits the
+ * table's network-level model on them; prints the fit and its residuals. */
+static nas_status fit_table(nas_lut *lut, const prof_set *ps, const char *profiled, int want,
+                            const nas_latency_opts *prof_opts, int min_time, const nas_logger *lg,
+                            nas_error *err) {
+    nas_latency_opts lo = nas_latency_opts_default();
+    lo.batch = prof_opts->batch;
+    lo.threads = prof_opts->threads;
+    lo.min_time_ms = min_time;
+    int used = 0;
+    for (int pass = 0; pass < 2 && used < want; pass++)
+        for (int i = 0; i < ps->n && used < want; i++) {
+            if (profiled[i] != pass) continue;
+            double sum, wb;
+            nas_status s = nas_lut_predict_parts(lut, ps->v[i].a, &sum, &wb, err);
+            if (s == NAS_ERR_UNSUPPORTED) continue; /* a key the table lacks */
+            nas_latency l;
+            if (s != NAS_OK || (s = nas_latency_measure(ps->v[i].a, &lo, &l, err)) != NAS_OK ||
+                (s = nas_lut_add_fit_network(lut, ps->v[i].a, l.block_ms, err)) != NAS_OK)
+                return s;
+            if (++used % 20 == 0)
+                NAS_INFO(lg, "profile: %d of %d fit networks measured", used, want);
+        }
+    nas_error_clear(err);
+    nas_status s = nas_lut_fit_compute(lut, err);
+    if (s == NAS_ERR_INVALID) {
+        NAS_WARN(lg, "profile: no fit (%s); the table predicts sum + constant", err->msg);
+        nas_error_clear(err);
+        return NAS_OK;
+    }
+    if (s != NAS_OK) return s;
+    const nas_lut_fit *f = nas_lut_get_fit(lut);
+    char wterm[64] = "";
+    if (f->terms == 3)
+        snprintf(wterm, sizeof wterm, " %c %.5f ms x weight MiB",
+                 f->weight_ms_per_mib < 0 ? '-' : '+', fabs(f->weight_ms_per_mib));
+    printf("fit on %d networks (each timed as nas latency: >= %d runs over >= %d ms): latency = "
+           "%.4f x sum%s %c %.4f ms%s\n",
+           f->networks, lo.runs, min_time, f->scale, wterm, f->offset_ms < 0 ? '-' : '+',
+           fabs(f->offset_ms),
+           f->terms < 3 ? " (fewer terms: too few or too similar networks)" : "");
+    printf("  fit residuals:     MAPE %.2f%%, within +-10%% %.1f%%, worst %.1f%%, mean %+.2f%%\n",
+           f->fitted.mape, f->fitted.within10, f->fitted.worst, f->fitted.bias);
+    printf("  sum + constant:    MAPE %.2f%%, within +-10%% %.1f%%, worst %.1f%%, mean %+.2f%%\n",
+           f->unfitted.mape, f->unfitted.within10, f->unfitted.worst, f->unfitted.bias);
+    return NAS_OK;
+}
+
 int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     const char *space_path = NULL, *out_path = NULL;
     int threads = 0, samples = 5000, seed = 1, rc = CLI_EXIT_ERROR, isolated = 0;
+    int fit_networks = 200, min_time = 500;
     nas_latency_opts o = nas_latency_opts_default();
     ss_space *sp = NULL;
     nas_lut *lut = NULL;
@@ -316,6 +397,7 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     int *count = NULL, n_seen = 0, cap_seen = 0;
     double *node_ms = NULL, *consts = NULL;
     double *point = NULL;
+    char *profiled_net = NULL;
     memset(&ps, 0, sizeof ps);
     nas_error_clear(&err);
     o.runs = 20;
@@ -335,7 +417,10 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
                    int_flag("profile", argc, argv, &i, "--threads", 1, 1024, &threads, &urc) ||
                    int_flag("profile", argc, argv, &i, "--samples", 1, 10000000, &samples, &urc) ||
                    int_flag("profile", argc, argv, &i, "--runs", 1, 100000, &o.runs, &urc) ||
-                   int_flag("profile", argc, argv, &i, "--seed", 0, 2147483647, &seed, &urc)) {
+                   int_flag("profile", argc, argv, &i, "--seed", 0, 2147483647, &seed, &urc) ||
+                   int_flag("profile", argc, argv, &i, "--fit-networks", 0, 1000000, &fit_networks,
+                            &urc) ||
+                   int_flag("profile", argc, argv, &i, "--min-time", 0, 3600000, &min_time, &urc)) {
             if (urc) return urc;
         } else if (s[0] == '-' && s[1]) {
             return cli_usage_error("profile", "unknown option '%s'", s);
@@ -386,7 +471,8 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     nas_machine_describe(threads, o.batch, &m);
     if (!(lut = nas_lut_create(&m))) goto nomem;
     consts = malloc((size_t)ps.n * sizeof *consts);
-    if (!consts) goto nomem;
+    profiled_net = calloc((size_t)ps.n, 1);
+    if (!consts || !profiled_net) goto nomem;
     /* measure networks until every key has >= 3 samples and >= 20 constants */
     for (int j = 0; j < n_seen; j++) count[j] = 0;
     int n_const = 0, profiled = 0;
@@ -397,32 +483,36 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
         if (!(node_ms = calloc((size_t)a->n_nodes, sizeof *node_ms))) goto nomem;
         double total, sum = 0;
         if (nas_latency_profile_nodes(a, &o, isolated, node_ms, &total, &err) != NAS_OK) goto fail;
+        if (nas_lut_add_network(lut, a, node_ms, total, &err) != NAS_OK) goto fail;
         for (int k = 1; k < a->n_nodes; k++) {
             char *key = nas_lut_key(a, k);
             if (!key) continue;
-            nas_status s = nas_lut_add(lut, key, node_ms[k], &err);
             for (int j = 0; j < n_seen; j++)
                 if (!strcmp(seen[j], key)) count[j]++;
             free(key);
-            if (s != NAS_OK) goto fail;
             sum += node_ms[k];
         }
         consts[n_const++] = total - sum;
+        profiled_net[i] = 1;
         profiled++;
         if (profiled % 10 == 0)
             NAS_INFO(lg, "profile: %d networks measured, %d of %d keys", profiled, nas_lut_size(lut),
                      n_seen);
     }
     /* constant: median over the measured networks of (whole-network median -
-     * the sum of its own node times in the same process): the time no node
+     * the sum of its own node medians in the same process): the time no node
      * accounts for (the final reorder, gaps between primitives) */
     qsort(consts, (size_t)n_const, sizeof *consts, cmp_dbl);
     nas_lut_set_constant(lut, n_const ? consts[n_const / 2] : 0.0);
-    if (nas_lut_save(lut, out_path, &err) != NAS_OK) goto fail;
     printf("%s: %d op keys from %d networks (%d measured), constant %.4f ms; %s, ISA %s, oneDNN %s, "
            "%d threads, batch %d\n",
            out_path, nas_lut_size(lut), ps.n, profiled, n_const ? consts[n_const / 2] : 0.0, m.cpu,
            m.isa, m.dnnl, threads, o.batch);
+    fflush(stdout);
+    if (fit_networks > 0 &&
+        fit_table(lut, &ps, profiled_net, fit_networks, &o, min_time, lg, &err) != NAS_OK)
+        goto fail;
+    if (nas_lut_save(lut, out_path, &err) != NAS_OK) goto fail;
     rc = CLI_EXIT_OK;
     goto done;
 nomem:
@@ -438,6 +528,7 @@ done:
     free(node_ms);
     free(consts);
     free(point);
+    free(profiled_net);
     nas_lut_destroy(lut);
     ss_space_destroy(sp);
     return rc;
