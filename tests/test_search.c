@@ -76,6 +76,17 @@ static int run_nas_stderr(char *const *args, const char *stderr_path) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The deterministic job's files: tmp/kill.nas and tmp/prog.sh; space gets
+ * the space's path, cmd the trial command (512 and 600 bytes). */
+static void kill_job_files(char *space, char *cmd) {
+    char prog[512];
+    snprintf(space, 512, "%s/kill.nas", tmp);
+    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
+    snprintf(cmd, 600, "sh %s", prog);
+    write_file("kill.nas", SPACE);
+    write_file("prog.sh", PROGRAM);
+}
+
 /* Runs nas with args; kill_after_ms > 0 sends SIGKILL after that long.
  * Returns the exit status, or -1 when killed. */
 static int run_nas(char *const *args, int kill_after_ms) {
@@ -115,14 +126,10 @@ static void read_trace(const char *dir, trace *t, int64_t counts[NAS_TRIAL_STATE
 }
 
 static void test_kill_and_resume(void) {
-    char space[512], prog[512], cmd[600], ref[512], killed[512];
-    snprintf(space, sizeof space, "%s/kill.nas", tmp);
-    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
-    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    char space[512], cmd[600], ref[512], killed[512];
+    kill_job_files(space, cmd);
     snprintf(ref, sizeof ref, "%s/ref", tmp);
     snprintf(killed, sizeof killed, "%s/killed", tmp);
-    write_file("kill.nas", SPACE);
-    write_file("prog.sh", PROGRAM);
     char *ref_args[] = {"nas", "-q", "search", space, "--controller", "tpe", "--seed", "3", "--max-trials", "40",
                         "--trial-cmd", cmd, "--study", ref, NULL};
     ASSERT_EQ_INT(run_nas(ref_args, 0), 0);
@@ -159,13 +166,9 @@ static void test_kill_and_resume(void) {
 }
 
 static void test_mismatched_study_refused(void) {
-    char space[512], prog[512], cmd[600], dir[512], db[600];
-    snprintf(space, sizeof space, "%s/kill.nas", tmp);
-    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
-    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    char space[512], cmd[600], dir[512], db[600];
+    kill_job_files(space, cmd);
     snprintf(dir, sizeof dir, "%s/mismatch", tmp);
-    write_file("kill.nas", SPACE);
-    write_file("prog.sh", PROGRAM);
     char *args1[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "3",
                      "--trial-cmd", cmd, "--study", dir, NULL};
     ASSERT_EQ_INT(run_nas(args1, 0), 0);
@@ -314,16 +317,12 @@ static char *slurp(const char *path) {
  * at once naming the holder, and reads or writes nothing of the store;
  * `nas trials` still reads it; once the lock is released the job runs. */
 static void test_second_job_refused(void) {
-    char space[512], prog[512], cmd[600], dir[512], db[600], wal[600], errlog[512], want[700];
-    snprintf(space, sizeof space, "%s/kill.nas", tmp);
-    snprintf(prog, sizeof prog, "%s/prog.sh", tmp);
-    snprintf(cmd, sizeof cmd, "sh %s", prog);
+    char space[512], cmd[600], dir[512], db[600], wal[600], errlog[512], want[700];
+    kill_job_files(space, cmd);
     snprintf(dir, sizeof dir, "%s/locked", tmp);
     snprintf(db, sizeof db, "%s/study.db", dir);
     snprintf(wal, sizeof wal, "%s/study.db-wal", dir);
     snprintf(errlog, sizeof errlog, "%s/locked.err", tmp);
-    write_file("kill.nas", SPACE);
-    write_file("prog.sh", PROGRAM);
     char *args3[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "3",
                      "--trial-cmd", cmd, "--study", dir, NULL};
     ASSERT_EQ_INT(run_nas(args3, 0), 0);
