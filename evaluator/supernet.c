@@ -9,9 +9,6 @@
 #include "evaluator/supernet.h"
 #include "evaluator/train.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +17,10 @@
 #include "evaluator/supernet_internal.h"
 #include "models/checkpoint.h"
 #include "nas/core/fileio.h"
+
+/* Chunk size of the cache slots' arenas: large enough that glibc maps every
+ * chunk on its own (freed chunks go straight back to the system). */
+#define SN_ARENA_CHUNK ((size_t)64 << 20)
 
 /* ------------------------------------------------------------ slicing */
 
@@ -572,6 +573,8 @@ nas_status sn_alloc(const ss_space *space, const nas_supernet_config *cfg, nas_s
     sn->space = space;
     sn->cfg = *cfg;
     sn->cache = calloc((size_t)cfg->cache_nets, sizeof *sn->cache);
+    for (int i = 0; sn->cache && i < cfg->cache_nets; i++)
+        nas_arena_init(&sn->cache[i].arena, SN_ARENA_CHUNK);
     sn->largest = ss_point_alloc(space);
     sn->smallest = ss_point_alloc(space);
     if (!sn->cache || !sn->largest || !sn->smallest) {
@@ -628,7 +631,10 @@ void nas_supernet_destroy(nas_supernet *sn) {
     for (int i = 0; i < sn->n_t; i++) tensor_free(sn->t[i]);
     free(sn->t);
     free(sn->index);
-    for (int i = 0; i < sn->cfg.cache_nets && sn->cache; i++) nas_net_destroy(sn->cache[i].net);
+    for (int i = 0; i < sn->cfg.cache_nets && sn->cache; i++) {
+        nas_net_destroy(sn->cache[i].net);
+        nas_arena_deinit(&sn->cache[i].arena);
+    }
     free(sn->cache);
     free(sn->map);
     free(sn->largest);
@@ -660,9 +666,10 @@ const char *nas_supernet_tensor(const nas_supernet *sn, int i, int dims[4], cons
 
 /* ------------------------------------------------------- network cache */
 
-/* The network of arch for (batch, flags), from the LRU cache or built (its
- * own init is overwritten by the master weights, so it uses a fixed
- * generator). The net stays owned by the cache. */
+/* The network of arch for (batch, flags), from the LRU cache or built in
+ * the victim slot's arena, where the previous network's memory is still
+ * resident, without drawing initial weights (the master weights are copied
+ * in). The net stays owned by the cache. */
 static nas_status get_net(nas_supernet *sn, const nas_arch *a, int batch, unsigned flags, nas_net **out,
                           nas_error *err) {
     uint64_t h = nas_arch_hash(a);
@@ -678,19 +685,10 @@ static nas_status get_net(nas_supernet *sn, const nas_arch *a, int batch, unsign
         if (!c->net || (sn->cache[victim].net && c->last_use < sn->cache[victim].last_use)) victim = i;
     }
     sn_net *c = &sn->cache[victim];
-    if (c->net) {
-        nas_net_destroy(c->net);
-#ifdef __GLIBC__
-        /* give the freed activation buffers back before building the next
-           network: heap fragments would otherwise add up to a network's size
-           to the resident peak */
-        malloc_trim(0);
-#endif
-    }
-    memset(c, 0, sizeof *c);
-    pcg32 scratch;
-    pcg32_seed(&scratch, 0, 15);
-    nas_status s = nas_net_create(a, batch, flags, &scratch, &c->net, err);
+    nas_net_destroy(c->net);
+    c->net = NULL;
+    nas_arena_reset(&c->arena);
+    nas_status s = nas_net_create_in(a, batch, flags | NAS_NET_NO_INIT, &c->arena, NULL, &c->net, err);
     if (s) return s;
     c->hash = h, c->batch = batch, c->flags = flags, c->last_use = sn->clock;
     *out = c->net;

@@ -26,8 +26,11 @@ typedef struct sn_tensor {
     int touched; /* used by the current step */
 } sn_tensor;
 
+/* A cache slot: the network and the arena its buffers live in (reset and
+ * reused by the slot's next network; it holds the largest one built so far). */
 typedef struct sn_net {
     nas_net *net;
+    nas_arena arena;
     uint64_t hash;
     int batch;
     unsigned flags;

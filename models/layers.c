@@ -20,6 +20,12 @@
  * owns a copy in that layout, refreshed by its `wsync` reorders before the
  * forward pass, and weight gradients are reordered back into the plain dw.
  * Backward overwrites dw (no accumulation across calls).
+ *
+ * Buffers come from nas_ctx_buf: zeroed from the heap, or from the network's
+ * arena, where only those that may be read before anything writes them
+ * (own_buf, a zero layer's output, an unpooled gradient) are zeroed and the
+ * ones every pass writes whole first (own_written, activations, the gradient
+ * pool, the scratchpad) keep whatever the arena held.
  */
 #include "models/layers.h"
 
@@ -70,8 +76,9 @@ static int md_eq(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     return dnnl_memory_desc_equal(a, b);
 }
 
-nas_status nas_ctx_init(nas_ctx *ctx, nas_error *err) {
+nas_status nas_ctx_init(nas_ctx *ctx, nas_arena *arena, nas_error *err) {
     memset(ctx, 0, sizeof *ctx);
+    ctx->arena = arena;
     NAS_DNNL(dnnl_engine_create(&ctx->eng, dnnl_cpu, 0), err);
     NAS_DNNL(dnnl_stream_create(&ctx->stream, ctx->eng, dnnl_stream_default_flags), err);
     NAS_DNNL(dnnl_primitive_attr_create(&ctx->attr), err);
@@ -82,9 +89,19 @@ fail:
     return err ? err->code : NAS_ERR_DNNL;
 }
 
+void *nas_ctx_buf(nas_ctx *ctx, size_t bytes, nas_buf_init init) {
+    if (!ctx->arena) return nas_buf_alloc(bytes);
+    size_t sz = (bytes + 63) / 64 * 64; /* as nas_buf_alloc */
+    if (sz == 0) sz = 64;
+    void *p = nas_arena_alloc_raw(ctx->arena, sz, 64);
+    if (p && init == NAS_BUF_ZERO) memset(p, 0, sz);
+    return p;
+}
+
 nas_status nas_ctx_bind_scratch(nas_ctx *ctx, nas_error *err) {
-    free(ctx->scratch);
-    ctx->scratch = nas_buf_alloc(ctx->scratch_bytes);
+    if (!ctx->arena) free(ctx->scratch);
+    /* oneDNN assumes nothing about a scratchpad's contents */
+    ctx->scratch = nas_ctx_buf(ctx, ctx->scratch_bytes, NAS_BUF_WRITTEN);
     if (!ctx->scratch) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory (scratchpad)");
     for (int i = 0; i < ctx->n_scratch; i++)
         NAS_DNNL(dnnl_memory_set_data_handle(ctx->scratch_mems[i], ctx->scratch), err);
@@ -98,7 +115,7 @@ void nas_ctx_deinit(nas_ctx *ctx) {
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     if (ctx->eng) dnnl_engine_destroy(ctx->eng);
     free(ctx->scratch_mems);
-    free(ctx->scratch);
+    if (!ctx->arena) free(ctx->scratch);
     memset(ctx, 0, sizeof *ctx);
 }
 
@@ -120,16 +137,32 @@ static nas_status push_step(nas_steps *s, const nas_step *st, nas_error *err) {
     return NAS_OK;
 }
 
-/* A layer-owned zeroed buffer; NULL (with err set) when out of memory. */
-static void *own_buf(nas_layer *l, size_t bytes, nas_error *err) {
-    if (!grow((void **)&l->bufs, &l->cap_bufs, l->n_bufs + 1, sizeof *l->bufs)) goto oom;
-    void *p = nas_buf_alloc(bytes);
+/* A layer buffer (nas_ctx_buf); the layer frees it unless it is in an
+ * arena. NULL (with err set) when out of memory. */
+static void *layer_buf(nas_layer *l, nas_ctx *ctx, size_t bytes, nas_buf_init init,
+                       nas_error *err) {
+    if (!ctx->arena && !grow((void **)&l->bufs, &l->cap_bufs, l->n_bufs + 1, sizeof *l->bufs))
+        goto oom;
+    void *p = nas_ctx_buf(ctx, bytes, init);
     if (!p) goto oom;
-    l->bufs[l->n_bufs++] = p;
+    if (!ctx->arena) l->bufs[l->n_bufs++] = p;
     return p;
 oom:
     NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory (%zu bytes)", l->name, bytes);
     return NULL;
+}
+
+/* A zeroed layer buffer: weights, statistics, their gradients and layout
+ * copies (small next to the activations). */
+static void *own_buf(nas_layer *l, nas_ctx *ctx, size_t bytes, nas_error *err) {
+    return layer_buf(l, ctx, bytes, NAS_BUF_ZERO, err);
+}
+
+/* A layer buffer that every pass writes whole before reading it (reordered
+ * activations and gradients, workspaces, masks, gradient terms); not zeroed
+ * in an arena. */
+static void *own_written(nas_layer *l, nas_ctx *ctx, size_t bytes, nas_error *err) {
+    return layer_buf(l, ctx, bytes, NAS_BUF_WRITTEN, err);
 }
 
 static nas_status own_mem(nas_layer *l, nas_ctx *ctx, const dnnl_memory_desc_t *md, void *buf,
@@ -239,16 +272,19 @@ static nas_status push_move(nas_layer *l, nas_ctx *ctx, nas_steps *s,
     return push_reorder(l, ctx, s, amd, a, bmd, b, err);
 }
 
-/* Allocates the output tensor in layout md (and its gradient when needed). */
-static nas_status tensor_alloc(nas_tensor *t, const dnnl_memory_desc_t *md, int grads,
-                               nas_error *err) {
+/* Allocates the output tensor in layout md (and its gradient when needed).
+ * The forward writes the whole output (a zero layer zeroes it itself). A
+ * gradient of its own is zeroed: the tensor may have no reader, and then
+ * nothing ever writes it (a pooled one always has a reader that does). */
+static nas_status tensor_alloc(nas_ctx *ctx, nas_tensor *t, const dnnl_memory_desc_t *md,
+                               int grads, nas_error *err) {
     t->md = *md;
     t->bytes = dnnl_memory_desc_get_size(md);
-    t->x = nas_buf_alloc(t->bytes);
+    t->x = nas_ctx_buf(ctx, t->bytes, NAS_BUF_WRITTEN);
     if (!t->x) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory (%zu bytes)", t->bytes);
     if (grads && t->needs_grad && !(t->dx_shared && t->bytes <= t->dx_cap)) {
         t->dx_shared = 0; /* no pooled buffer, or one too small for this layout */
-        t->dx = nas_buf_alloc(t->bytes);
+        t->dx = nas_ctx_buf(ctx, t->bytes, NAS_BUF_ZERO);
         if (!t->dx) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory (%zu bytes)", t->bytes);
     }
     t->built = 1;
@@ -257,10 +293,10 @@ static nas_status tensor_alloc(nas_tensor *t, const dnnl_memory_desc_t *md, int 
 
 /* Where the backward of input slot i writes: the tensor's gradient (direct),
  * a layer buffer added in afterwards (acc), or nowhere. */
-static float *dx_target(nas_layer *l, nas_tensor *t, int slot, nas_error *err) {
+static float *dx_target(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int slot, nas_error *err) {
     if (l->edge[slot] == NAS_EDGE_NONE) return NULL;
     if (l->edge[slot] == NAS_EDGE_DIRECT) return t[l->in[slot]].dx;
-    return own_buf(l, t[l->in[slot]].bytes, err);
+    return own_written(l, ctx, t[l->in[slot]].bytes, err);
 }
 
 /* Appends the gradient additions for the acc edges: dx += target. targets[i]
@@ -434,6 +470,10 @@ static void gate_backward(const nas_step *st) {
             ds[lay4_at(&g->s, n, c / g->s.blk, 0, 0) + c % g->s.blk] = acc[j];
         }
     }
+    /* channels past C are the blocked layout's padding: oneDNN expects zeros there */
+    int padded = (g->c + g->s.blk - 1) / g->s.blk * g->s.blk;
+    for (int n = 0; n < g->n; n++)
+        for (int c = g->c; c < padded; c++) ds[lay4_at(&g->s, n, c / g->s.blk, 0, 0) + c % g->s.blk] = 0.f;
 }
 
 /* ------------------------------------------------ convolution / inner product */
@@ -507,10 +547,10 @@ static nas_status weighted_init(nas_layer *l, nas_ctx *ctx, weighted *s, int gra
         NAS_DNNL(dnnl_primitive_desc_create(&s->fpd, &d, ctx->attr, ctx->eng, NULL), err);
     }
     size_t ob = (size_t)O * sizeof(float);
-    if (!(s->w = own_buf(l, wn * sizeof(float), err))) return NAS_ERR_NOMEM;
-    if (grads && !(s->dw = own_buf(l, wn * sizeof(float), err))) return NAS_ERR_NOMEM;
-    if (l->bias && !(s->b = own_buf(l, ob, err))) return NAS_ERR_NOMEM;
-    if (l->bias && grads && !(s->db = own_buf(l, ob, err))) return NAS_ERR_NOMEM;
+    if (!(s->w = own_buf(l, ctx, wn * sizeof(float), err))) return NAS_ERR_NOMEM;
+    if (grads && !(s->dw = own_buf(l, ctx, wn * sizeof(float), err))) return NAS_ERR_NOMEM;
+    if (l->bias && !(s->b = own_buf(l, ctx, ob, err))) return NAS_ERR_NOMEM;
+    if (l->bias && grads && !(s->db = own_buf(l, ctx, ob, err))) return NAS_ERR_NOMEM;
     add_param(l, "weight", s->w, s->dw, wn, 1);
     if (l->bias) add_param(l, "bias", s->b, s->db, (size_t)O, 0);
     return NAS_OK;
@@ -528,15 +568,17 @@ static nas_status weighted_forward(nas_layer *l, nas_ctx *ctx, weighted *s, int 
     s->src = s->x->x;
     s->wk = s->w;
     if (!md_eq(s->src_md, &s->xmd)) {
-        if (!(s->src = own_buf(l, dnnl_memory_desc_get_size(s->src_md), err))) return NAS_ERR_NOMEM;
+        if (!(s->src = own_written(l, ctx, dnnl_memory_desc_get_size(s->src_md), err)))
+            return NAS_ERR_NOMEM;
         if ((st = push_reorder(l, ctx, &l->fwd, &s->xmd, s->x->x, s->src_md, s->src, err))) return st;
         if ((st = push_reorder(l, ctx, &l->inf, &s->xmd, s->x->x, s->src_md, s->src, err))) return st;
     }
     if (!md_eq(s->w_md, &s->wplain)) {
-        if (!(s->wk = own_buf(l, dnnl_memory_desc_get_size(s->w_md), err))) return NAS_ERR_NOMEM;
+        if (!(s->wk = own_buf(l, ctx, dnnl_memory_desc_get_size(s->w_md), err)))
+            return NAS_ERR_NOMEM;
         if ((st = push_reorder(l, ctx, &l->wsync, &s->wplain, s->w, s->w_md, s->wk, err))) return st;
     }
-    if ((st = tensor_alloc(s->y, qmd(s->fpd, DNNL_ARG_DST), grads, err))) return st;
+    if ((st = tensor_alloc(ctx, s->y, qmd(s->fpd, DNNL_ARG_DST), grads, err))) return st;
     dnnl_primitive_t p;
     dnnl_memory_t scratch;
     nas_arg a[] = {{DNNL_ARG_SRC, s->src}, {DNNL_ARG_WEIGHTS, s->wk}, {DNNL_ARG_BIAS, s->b},
@@ -551,9 +593,9 @@ static nas_status weighted_forward(nas_layer *l, nas_ctx *ctx, weighted *s, int 
 
 /* A depthwise weight gradient by dw_backward_weights, on the forward's input
  * and dy as they are. */
-static nas_status dw_backward_weights_step(nas_layer *l, weighted *s, const lay4 *lx, const lay4 *ldy,
-                                           nas_error *err) {
-    dw_geom *g = own_buf(l, sizeof *g, err);
+static nas_status dw_backward_weights_step(nas_layer *l, nas_ctx *ctx, weighted *s, const lay4 *lx,
+                                           const lay4 *ldy, nas_error *err) {
+    dw_geom *g = own_buf(l, ctx, sizeof *g, err);
     if (!g) return NAS_ERR_NOMEM;
     *g = (dw_geom){.x = *lx, .dy = *ldy, .n = s->x->n, .c = s->x->c, .h = s->x->h, .w = s->x->w,
                    .oh = s->y->h, .ow = s->y->w, .kh = l->kernel_h, .kw = l->kernel_w, .stride = l->stride,
@@ -564,7 +606,7 @@ static nas_status dw_backward_weights_step(nas_layer *l, weighted *s, const lay4
     if (g->slices < 1) g->slices = 1;
     size_t part = (size_t)nb * (size_t)g->slices * (size_t)(g->kh * g->kw) * (size_t)lx->blk * sizeof(float);
     nas_step st = {.kind = NAS_STEP_DW_BWD_W, .a = s->src, .b = s->y->dx, .c = s->dw, .aux = g};
-    if (!(st.d = own_buf(l, part, err))) return NAS_ERR_NOMEM;
+    if (!(st.d = own_written(l, ctx, part, err))) return NAS_ERR_NOMEM;
     s->dy_w = s->y->dx;
     return push_step(&l->bwd, &st, err);
 }
@@ -586,7 +628,7 @@ static nas_status weighted_backward_weights(nas_layer *l, nas_ctx *ctx, weighted
         lay4 lx, ldy;
         if (l->groups == s->x->c && l->groups == l->out_c && !l->bias && impl && !strstr(impl, "jit_dw") &&
             lay4_of(s->src_md, &lx) && lay4_of(&s->y->md, &ldy) && lx.blk == ldy.blk)
-            return dw_backward_weights_step(l, s, &lx, &ldy, err);
+            return dw_backward_weights_step(l, ctx, s, &lx, &ldy, err);
     } else {
         dnnl_inner_product_desc_t d;
         NAS_DNNL(dnnl_inner_product_backward_weights_desc_init(&d, &s->xany, &s->wany, bias,
@@ -603,17 +645,20 @@ static nas_status weighted_backward_weights(nas_layer *l, nas_ctx *ctx, weighted
         if (md_eq(src_md, &s->xmd)) {
             src = s->x->x;
         } else {
-            if (!(src = own_buf(l, dnnl_memory_desc_get_size(src_md), err))) return NAS_ERR_NOMEM;
+            if (!(src = own_written(l, ctx, dnnl_memory_desc_get_size(src_md), err)))
+                return NAS_ERR_NOMEM;
             if ((st = push_reorder(l, ctx, &l->bwd, &s->xmd, s->x->x, src_md, src, err))) return st;
         }
     }
     if (!md_eq(dy_md, &s->y->md)) {
-        if (!(s->dy_w = own_buf(l, dnnl_memory_desc_get_size(dy_md), err))) return NAS_ERR_NOMEM;
+        if (!(s->dy_w = own_written(l, ctx, dnnl_memory_desc_get_size(dy_md), err)))
+            return NAS_ERR_NOMEM;
         if ((st = push_reorder(l, ctx, &l->bwd, &s->y->md, s->y->dx, dy_md, s->dy_w, err)))
             return st;
     }
     int plain = md_eq(dw_md, &s->wplain);
-    if (!plain && !(dw = own_buf(l, dnnl_memory_desc_get_size(dw_md), err))) return NAS_ERR_NOMEM;
+    if (!plain && !(dw = own_buf(l, ctx, dnnl_memory_desc_get_size(dw_md), err)))
+        return NAS_ERR_NOMEM;
     nas_arg a[] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, s->dy_w},
                    {DNNL_ARG_DIFF_WEIGHTS, dw}, {DNNL_ARG_DIFF_BIAS, s->db}};
     if ((st = push_prim(l, ctx, &l->bwd, s->wpd, a, 4, err))) return st;
@@ -627,7 +672,7 @@ fail:
 static nas_status weighted_backward_data(nas_layer *l, nas_ctx *ctx, nas_tensor *t, weighted *s,
                                          nas_error *err) {
     nas_status st;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) return NAS_ERR_NOMEM;
     if (s->conv) {
         dnnl_convolution_desc_t d;
@@ -649,7 +694,8 @@ static nas_status weighted_backward_data(nas_layer *l, nas_ctx *ctx, nas_tensor 
         if (s->dy_w != s->y->dx && md_eq(dy_md, qmd(s->wpd, DNNL_ARG_DIFF_DST))) {
             dy = s->dy_w;
         } else {
-            if (!(dy = own_buf(l, dnnl_memory_desc_get_size(dy_md), err))) return NAS_ERR_NOMEM;
+            if (!(dy = own_written(l, ctx, dnnl_memory_desc_get_size(dy_md), err)))
+                return NAS_ERR_NOMEM;
             if ((st = push_reorder(l, ctx, &l->bwd, &s->y->md, s->y->dx, dy_md, dy, err))) return st;
         }
     }
@@ -657,12 +703,13 @@ static nas_status weighted_backward_data(nas_layer *l, nas_ctx *ctx, nas_tensor 
         if (md_eq(w_md, &s->wplain)) {
             w = s->w;
         } else {
-            if (!(w = own_buf(l, dnnl_memory_desc_get_size(w_md), err))) return NAS_ERR_NOMEM;
+            if (!(w = own_buf(l, ctx, dnnl_memory_desc_get_size(w_md), err))) return NAS_ERR_NOMEM;
             if ((st = push_reorder(l, ctx, &l->wsync, &s->wplain, s->w, w_md, w, err))) return st;
         }
     }
     int direct = md_eq(dx_md, &s->xmd);
-    if (!direct && !(dx = own_buf(l, dnnl_memory_desc_get_size(dx_md), err))) return NAS_ERR_NOMEM;
+    if (!direct && !(dx = own_written(l, ctx, dnnl_memory_desc_get_size(dx_md), err)))
+        return NAS_ERR_NOMEM;
     nas_arg a[] = {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx}};
     if ((st = push_prim(l, ctx, &l->bwd, s->dpd, a, 3, err))) return st;
     if (!direct && (st = push_reorder(l, ctx, &l->bwd, dx_md, dx, &s->xmd, target, err))) return st;
@@ -735,7 +782,8 @@ static nas_status bn_fold_inference(nas_layer *l, nas_ctx *ctx, nas_tensor *t, f
              err);
     NAS_DNNL(dnnl_primitive_desc_create(&pd, &d, attr, ctx->eng, NULL), err);
     size_t wn = c->params[0].n;
-    float *wf = own_buf(l, wn * sizeof(float), err), *bf = own_buf(l, (size_t)O * sizeof(float), err);
+    float *wf = own_buf(l, ctx, wn * sizeof(float), err);
+    float *bf = own_buf(l, ctx, (size_t)O * sizeof(float), err);
     if (!wf || !bf) goto nomem;
     nas_step fold = {.kind = NAS_STEP_BN_FOLD, .n = (size_t)O, .m = wn / (size_t)O,
                      .fold = {c->params[0].w, c->bias ? c->params[1].w : NULL, gamma, beta, rmean,
@@ -744,7 +792,7 @@ static nas_status bn_fold_inference(nas_layer *l, nas_ctx *ctx, nas_tensor *t, f
     const dnnl_memory_desc_t *w_md = qmd(pd, DNNL_ARG_WEIGHTS);
     void *wk = wf;
     if (!md_eq(w_md, &wplain)) {
-        if (!(wk = own_buf(l, dnnl_memory_desc_get_size(w_md), err))) goto nomem;
+        if (!(wk = own_buf(l, ctx, dnnl_memory_desc_get_size(w_md), err))) goto nomem;
         if ((st = push_reorder(l, ctx, &l->isync, &wplain, wf, w_md, wk, err))) goto out;
     }
     nas_arg a[] = {{DNNL_ARG_SRC, c->inf_src}, {DNNL_ARG_WEIGHTS, wk}, {DNNL_ARG_BIAS, bf},
@@ -785,10 +833,11 @@ static nas_status build_bn(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads,
              err);
     NAS_DNNL(dnnl_primitive_desc_create(&ipd, &d, ctx->attr, ctx->eng, NULL), err);
 
-    float *gamma = own_buf(l, cb, err), *beta = own_buf(l, cb, err);
-    float *rmean = own_buf(l, cb, err), *rvar = own_buf(l, cb, err);
-    float *mean = own_buf(l, cb, err), *var = own_buf(l, cb, err);
-    float *dgamma = grads ? own_buf(l, cb, err) : NULL, *dbeta = grads ? own_buf(l, cb, err) : NULL;
+    float *gamma = own_buf(l, ctx, cb, err), *beta = own_buf(l, ctx, cb, err);
+    float *rmean = own_buf(l, ctx, cb, err), *rvar = own_buf(l, ctx, cb, err);
+    float *mean = own_buf(l, ctx, cb, err), *var = own_buf(l, ctx, cb, err);
+    float *dgamma = grads ? own_buf(l, ctx, cb, err) : NULL;
+    float *dbeta = grads ? own_buf(l, ctx, cb, err) : NULL;
     if (!gamma || !beta || !rmean || !rvar || !mean || !var || (grads && (!dgamma || !dbeta)))
         goto nomem;
     add_param(l, "weight", gamma, dgamma, C, 0);
@@ -797,9 +846,10 @@ static nas_status build_bn(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads,
     add_param(l, "running_var", rvar, NULL, C, 0);
     void *ws = NULL;
     const dnnl_memory_desc_t *wsmd = qmd(fpd, DNNL_ARG_WORKSPACE);
-    if (wsmd && wsmd->ndims && !(ws = own_buf(l, dnnl_memory_desc_get_size(wsmd), err))) goto nomem;
+    if (wsmd && wsmd->ndims && !(ws = own_written(l, ctx, dnnl_memory_desc_get_size(wsmd), err)))
+        goto nomem;
 
-    if ((st = tensor_alloc(y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
     nas_arg fa[] = {{DNNL_ARG_SRC, x->x},   {DNNL_ARG_DST, y->x},      {DNNL_ARG_SCALE, gamma},
                     {DNNL_ARG_SHIFT, beta}, {DNNL_ARG_MEAN, mean},     {DNNL_ARG_VARIANCE, var},
                     {DNNL_ARG_WORKSPACE, ws}};
@@ -816,10 +866,11 @@ static nas_status build_bn(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads,
     if (!grads) goto out;
 
     /* backward: dx, dgamma, dbeta from dy and the batch statistics */
-    float *target = l->edge[0] != NAS_EDGE_NONE ? dx_target(l, t, 0, err) : NULL;
+    float *target = l->edge[0] != NAS_EDGE_NONE ? dx_target(l, ctx, t, 0, err) : NULL;
     if (l->edge[0] != NAS_EDGE_NONE && !target) goto nomem;
     void *dxbuf = target;
-    if (!target && !(dxbuf = own_buf(l, x->bytes, err))) goto nomem; /* dgamma needs a pass */
+    if (!target && !(dxbuf = own_written(l, ctx, x->bytes, err))) /* dgamma needs a pass */
+        goto nomem;
     NAS_DNNL(dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &y->md, &x->md,
                                                          NAS_BN_EPS, flags),
              err);
@@ -870,7 +921,7 @@ static nas_status build_act(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads
     dnnl_eltwise_desc_t d;
     NAS_DNNL(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &x->md, alpha, beta), err);
     NAS_DNNL(dnnl_primitive_desc_create(&fpd, &d, ctx->attr, ctx->eng, NULL), err);
-    if ((st = tensor_alloc(y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
     {
         dnnl_primitive_t p;
         dnnl_memory_t scratch;
@@ -880,7 +931,7 @@ static nas_status build_act(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads
         if ((st = push_exec(l, ctx, &l->inf, fpd, p, scratch, a, 2, err))) goto out;
     }
     if (!grads || l->edge[0] == NAS_EDGE_NONE) goto out;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) goto nomem;
     NAS_DNNL(dnnl_eltwise_backward_desc_init(&d, alg, &y->md, &x->md, alpha, beta), err);
     NAS_DNNL(dnnl_primitive_desc_create(&bpd, &d, ctx->attr, ctx->eng, fpd), err);
@@ -926,15 +977,16 @@ static nas_status build_pool(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grad
                                                strides, kernel, dil, pad, pad),
              err);
     NAS_DNNL(dnnl_primitive_desc_create(&ipd, &d, ctx->attr, ctx->eng, NULL), err);
-    if ((st = tensor_alloc(y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, qmd(fpd, DNNL_ARG_DST), grads, err))) goto out;
     void *ws = NULL;
     const dnnl_memory_desc_t *wsmd = qmd(fpd, DNNL_ARG_WORKSPACE);
-    if (wsmd && wsmd->ndims && !(ws = own_buf(l, dnnl_memory_desc_get_size(wsmd), err))) goto nomem;
+    if (wsmd && wsmd->ndims && !(ws = own_written(l, ctx, dnnl_memory_desc_get_size(wsmd), err)))
+        goto nomem;
     nas_arg fa[] = {{DNNL_ARG_SRC, x->x}, {DNNL_ARG_DST, y->x}, {DNNL_ARG_WORKSPACE, ws}};
     if ((st = push_prim(l, ctx, &l->fwd, fpd, fa, 3, err))) goto out;
     if ((st = push_prim(l, ctx, &l->inf, ipd, fa, 2, err))) goto out;
     if (!grads || l->edge[0] == NAS_EDGE_NONE) goto out;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) goto nomem;
     NAS_DNNL(dnnl_pooling_v2_backward_desc_init(&d, alg, &xmd, &y->md, strides, kernel, dil, pad, pad),
              err);
@@ -943,11 +995,11 @@ static nas_status build_pool(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grad
     const dnnl_memory_desc_t *dy_md = qmd(bpd, DNNL_ARG_DIFF_DST);
     void *ddy = y->dx, *ddx = target;
     if (!md_eq(dy_md, &y->md)) {
-        if (!(ddy = own_buf(l, dnnl_memory_desc_get_size(dy_md), err))) goto nomem;
+        if (!(ddy = own_written(l, ctx, dnnl_memory_desc_get_size(dy_md), err))) goto nomem;
         if ((st = push_reorder(l, ctx, &l->bwd, &y->md, y->dx, dy_md, ddy, err))) goto out;
     }
     int direct = md_eq(dx_md, &xmd);
-    if (!direct && !(ddx = own_buf(l, dnnl_memory_desc_get_size(dx_md), err))) goto nomem;
+    if (!direct && !(ddx = own_written(l, ctx, dnnl_memory_desc_get_size(dx_md), err))) goto nomem;
     nas_arg ba[] = {{DNNL_ARG_DIFF_DST, ddy}, {DNNL_ARG_DIFF_SRC, ddx}, {DNNL_ARG_WORKSPACE, ws}};
     if ((st = push_prim(l, ctx, &l->bwd, bpd, ba, 3, err))) goto out;
     if (!direct && (st = push_reorder(l, ctx, &l->bwd, dx_md, ddx, &xmd, target, err))) goto out;
@@ -985,7 +1037,7 @@ static nas_status build_sum(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads
     }
     NAS_DNNL(dnnl_sum_primitive_desc_create(&pd, &mds[0], l->n_in, scales, mds, ctx->attr, ctx->eng),
              err);
-    if ((st = tensor_alloc(y, qmd(pd, DNNL_ARG_DST), grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, qmd(pd, DNNL_ARG_DST), grads, err))) goto out;
     a[l->n_in] = (nas_arg){DNNL_ARG_DST, y->x};
     {
         dnnl_primitive_t p;
@@ -998,7 +1050,7 @@ static nas_status build_sum(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads
     float *targets[NAS_ARCH_MAX_INPUTS] = {0};
     for (int i = 0; i < l->n_in; i++) {
         if (l->edge[i] == NAS_EDGE_NONE) continue;
-        if (!(targets[i] = dx_target(l, t, i, err))) goto nomem;
+        if (!(targets[i] = dx_target(l, ctx, t, i, err))) goto nomem;
         if ((st = push_move(l, ctx, &l->bwd, &y->md, y->dx, &mds[i], targets[i], err))) goto out;
     }
     st = push_accumulate(l, ctx, t, targets, err);
@@ -1027,7 +1079,7 @@ static nas_status build_concat(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int gr
     }
     dnnl_memory_desc_t ymd = nas_md_nchw(y->n, y->c, y->h, y->w);
     NAS_DNNL(dnnl_concat_primitive_desc_create(&pd, &ymd, l->n_in, 1, mds, ctx->attr, ctx->eng), err);
-    if ((st = tensor_alloc(y, &ymd, grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, &ymd, grads, err))) goto out;
     a[l->n_in] = (nas_arg){DNNL_ARG_DST, y->x};
     {
         dnnl_primitive_t p;
@@ -1042,7 +1094,7 @@ static nas_status build_concat(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int gr
     for (int i = 0; i < l->n_in; i++) {
         int ci = t[l->in[i]].c;
         if (l->edge[i] != NAS_EDGE_NONE) {
-            if (!(targets[i] = dx_target(l, t, i, err))) goto nomem;
+            if (!(targets[i] = dx_target(l, ctx, t, i, err))) goto nomem;
             dnnl_memory_desc_t sub;
             dnnl_dims_t dims = {y->n, ci, y->h, y->w}, offs = {0, off, 0, 0};
             NAS_DNNL(dnnl_memory_desc_init_submemory(&sub, &ymd, dims, offs), err);
@@ -1070,9 +1122,9 @@ static nas_status build_dropout(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int g
                                 nas_error *err) {
     nas_tensor *x = &t[l->in[0]], *y = &t[l->out];
     nas_status st;
-    if ((st = tensor_alloc(y, &x->md, grads, err))) return st;
+    if ((st = tensor_alloc(ctx, y, &x->md, grads, err))) return st;
     size_t n = x->bytes / sizeof(float);
-    unsigned char *mask = own_buf(l, n, err);
+    unsigned char *mask = own_written(l, ctx, n, err);
     if (!mask) return err ? err->code : NAS_ERR_NOMEM;
     nas_step copy = {.kind = NAS_STEP_COPY, .a = x->x, .b = y->x, .n = x->bytes};
     nas_step fwd = {.kind = NAS_STEP_DROP_FWD, .a = x->x, .b = y->x, .mask = mask, .n = n,
@@ -1080,7 +1132,7 @@ static nas_status build_dropout(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int g
     if ((st = push_step(&l->fwd, l->rate > 0 ? &fwd : &copy, err))) return st;
     if ((st = push_step(&l->inf, &copy, err))) return st;
     if (!grads || l->edge[0] == NAS_EDGE_NONE) return NAS_OK;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) return err ? err->code : NAS_ERR_NOMEM;
     nas_step bcopy = {.kind = NAS_STEP_COPY, .a = y->dx, .b = target, .n = x->bytes};
     nas_step bwd = {.kind = NAS_STEP_DROP_BWD, .a = y->dx, .b = target, .mask = mask, .n = n,
@@ -1092,11 +1144,12 @@ static nas_status build_dropout(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int g
 
 /* zero: x (N, C, H, W) -> y = 0 of (N, C, OH, OW); no gradient reaches x. */
 static nas_status build_zero(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads, nas_error *err) {
-    (void)ctx; /* the same signature as every builder; zero needs no primitive */
     nas_tensor *y = &t[l->out];
     dnnl_memory_desc_t ymd = nas_md_nchw(y->n, y->c, y->h, y->w);
-    nas_status st = tensor_alloc(y, &ymd, grads, err); /* zeroed once, never written */
-    if (st || !grads || l->edge[0] != NAS_EDGE_DIRECT) return st;
+    nas_status st = tensor_alloc(ctx, y, &ymd, grads, err);
+    if (st) return st;
+    memset(y->x, 0, y->bytes); /* never written */
+    if (!grads || l->edge[0] != NAS_EDGE_DIRECT) return NAS_OK;
     nas_tensor *x = &t[l->in[0]];
     nas_step fill = {.kind = NAS_STEP_FILL0, .b = x->dx, .n = x->bytes};
     return push_step(&l->bwd, &fill, err);
@@ -1106,11 +1159,11 @@ static nas_status build_zero(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grad
 static nas_status build_copy(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grads, nas_error *err) {
     nas_tensor *x = &t[l->in[0]], *y = &t[l->out];
     nas_status st;
-    if ((st = tensor_alloc(y, &x->md, grads, err))) return st;
+    if ((st = tensor_alloc(ctx, y, &x->md, grads, err))) return st;
     nas_step copy = {.kind = NAS_STEP_COPY, .a = x->x, .b = y->x, .n = x->bytes};
     if ((st = push_step(&l->fwd, &copy, err)) || (st = push_step(&l->inf, &copy, err))) return st;
     if (!grads || l->edge[0] == NAS_EDGE_NONE) return NAS_OK;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) return err ? err->code : NAS_ERR_NOMEM;
     nas_step back = {.kind = NAS_STEP_COPY, .a = y->dx, .b = target, .n = x->bytes};
     if ((st = push_step(&l->bwd, &back, err))) return st;
@@ -1125,11 +1178,11 @@ static nas_status build_flatten(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int g
     nas_status st;
     dnnl_memory_desc_t xmd = nas_md_4d(&x->md), plain = nas_md_nchw(x->n, x->c, x->h, x->w);
     dnnl_memory_desc_t ymd = nas_md_nchw(y->n, y->c, 1, 1);
-    if ((st = tensor_alloc(y, &ymd, grads, err))) return st;
+    if ((st = tensor_alloc(ctx, y, &ymd, grads, err))) return st;
     if ((st = push_move(l, ctx, &l->fwd, &xmd, x->x, &plain, y->x, err))) return st;
     if ((st = push_move(l, ctx, &l->inf, &xmd, x->x, &plain, y->x, err))) return st;
     if (!grads || l->edge[0] == NAS_EDGE_NONE) return NAS_OK;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) return err ? err->code : NAS_ERR_NOMEM;
     if ((st = push_move(l, ctx, &l->bwd, &plain, y->dx, &xmd, target, err))) return st;
     float *targets[1] = {target};
@@ -1151,7 +1204,7 @@ static nas_status build_scale(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int gra
     dnnl_binary_desc_t d;
     NAS_DNNL(dnnl_binary_desc_init(&d, dnnl_binary_mul, &xmd, &smd, &xmd), err);
     NAS_DNNL(dnnl_primitive_desc_create(&pd, &d, ctx->attr, ctx->eng, NULL), err);
-    if ((st = tensor_alloc(y, &xmd, grads, err))) goto out;
+    if ((st = tensor_alloc(ctx, y, &xmd, grads, err))) goto out;
     {
         dnnl_primitive_t p;
         dnnl_memory_t scratch;
@@ -1162,21 +1215,21 @@ static nas_status build_scale(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int gra
         if (!grads) goto out;
         float *targets[2] = {0};
         if (l->edge[0] != NAS_EDGE_NONE) {
-            if (!(targets[0] = dx_target(l, t, 0, err))) goto nomem;
+            if (!(targets[0] = dx_target(l, ctx, t, 0, err))) goto nomem;
             nas_arg b[] = {{DNNL_ARG_SRC_0, y->dx}, {DNNL_ARG_SRC_1, s->x}, {DNNL_ARG_DST, targets[0]}};
             if ((st = push_exec(l, ctx, &l->bwd, pd, p, scratch, b, 3, err))) goto out;
         }
         lay4 lx, ls;
         if (l->edge[1] != NAS_EDGE_NONE && lay4_of(&xmd, &lx) && lay4_of(&smd, &ls)) {
-            if (!(targets[1] = dx_target(l, t, 1, err))) goto nomem;
-            gate_geom *g = own_buf(l, sizeof *g, err);
+            if (!(targets[1] = dx_target(l, ctx, t, 1, err))) goto nomem;
+            gate_geom *g = own_buf(l, ctx, sizeof *g, err);
             if (!g) goto nomem;
             *g = (gate_geom){.x = lx, .s = ls, .n = x->n, .c = x->c, .h = x->h, .w = x->w};
             nas_step gs = {.kind = NAS_STEP_GATE_BWD, .a = x->x, .b = y->dx, .c = targets[1], .aux = g};
             if ((st = push_step(&l->bwd, &gs, err))) goto out;
         } else if (l->edge[1] != NAS_EDGE_NONE) {
-            if (!(targets[1] = dx_target(l, t, 1, err))) goto nomem;
-            float *prod = own_buf(l, x->bytes, err);
+            if (!(targets[1] = dx_target(l, ctx, t, 1, err))) goto nomem;
+            float *prod = own_written(l, ctx, x->bytes, err);
             if (!prod) goto nomem;
             nas_arg b[] = {{DNNL_ARG_SRC_0, y->dx}, {DNNL_ARG_SRC_1, x->x}, {DNNL_ARG_DST, prod}};
             NAS_DNNL(dnnl_binary_desc_init(&d, dnnl_binary_mul, &xmd, &xmd, &xmd), err);
@@ -1212,11 +1265,11 @@ static nas_status build_head(nas_layer *l, nas_ctx *ctx, nas_tensor *t, int grad
     dnnl_memory_desc_t xmd = nas_md_4d(&x->md), plain = nas_md_nchw(x->n, x->c, 1, 1);
     dnnl_dim_t yd[2] = {x->n, x->c};
     dnnl_memory_desc_t ymd = md_tag(2, yd, dnnl_nc);
-    if ((st = tensor_alloc(y, &ymd, grads, err))) return st;
+    if ((st = tensor_alloc(ctx, y, &ymd, grads, err))) return st;
     if ((st = push_move(l, ctx, &l->fwd, &xmd, x->x, &plain, y->x, err))) return st;
     if ((st = push_move(l, ctx, &l->inf, &xmd, x->x, &plain, y->x, err))) return st;
     if (!grads || l->edge[0] == NAS_EDGE_NONE) return NAS_OK;
-    float *target = dx_target(l, t, 0, err);
+    float *target = dx_target(l, ctx, t, 0, err);
     if (!target) return err ? err->code : NAS_ERR_NOMEM;
     if ((st = push_move(l, ctx, &l->bwd, &plain, y->dx, &xmd, target, err))) return st;
     float *targets[1] = {target};

@@ -37,6 +37,7 @@
 #include "models/dnnl_check.h"
 #include "models/param.h"
 #include "nas/core/arch.h"
+#include "nas/core/arena.h"
 #include "nas/core/pcg32.h"
 #include "nas/core/status.h"
 
@@ -46,7 +47,8 @@
 #define NAS_LAYER_PARAMS_MAX 4
 
 /* The engine, stream and the scratchpad every primitive shares (oneDNN's
- * user scratchpad mode: one buffer of the largest size, bound once). */
+ * user scratchpad mode: one buffer of the largest size, bound once), and
+ * where the network's buffers come from. */
 typedef struct nas_ctx {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
@@ -54,21 +56,35 @@ typedef struct nas_ctx {
     size_t scratch_bytes;       /* the largest scratchpad any primitive asked for */
     dnnl_memory_t *scratch_mems; /* not owned: each belongs to a layer */
     int n_scratch, cap_scratch;
-    void *scratch; /* owned */
+    void *scratch;    /* owned unless arena */
+    nas_arena *arena; /* borrowed; NULL: buffers come from the heap */
 } nas_ctx;
 
-nas_status nas_ctx_init(nas_ctx *ctx, nas_error *err);
+nas_status nas_ctx_init(nas_ctx *ctx, nas_arena *arena, nas_error *err);
 /* Allocates the shared scratchpad and binds it to every registered memory. */
 nas_status nas_ctx_bind_scratch(nas_ctx *ctx, nas_error *err);
 void nas_ctx_deinit(nas_ctx *ctx);
+
+/* What a buffer needs at creation. NAS_BUF_ZERO: zeros (it may be read
+ * before anything writes it: a zero layer's output, the gradient of a tensor
+ * nobody reads, weights and statistics). NAS_BUF_WRITTEN: nothing, because
+ * every pass writes all of it (oneDNN zero-pads the padded channels of what
+ * its primitives write) before anything reads it. Only arena buffers honour
+ * NAS_BUF_WRITTEN; heap buffers are always zeroed. */
+typedef enum nas_buf_init { NAS_BUF_WRITTEN = 0, NAS_BUF_ZERO = 1 } nas_buf_init;
+
+/* A buffer of `bytes` for the network being built, 64-byte aligned: from
+ * ctx->arena (owned by the arena) or zeroed from the heap (nas_buf_alloc,
+ * the caller frees it). NULL when out of memory. */
+void *nas_ctx_buf(nas_ctx *ctx, size_t bytes, nas_buf_init init);
 
 /* One activation of the lowered graph, for the whole batch. */
 typedef struct nas_tensor {
     int n, c, h, w;
     dnnl_memory_desc_t md; /* the producer's layout; valid once built */
     int built;
-    float *x;      /* values (owned, md size) */
-    float *dx;     /* gradient or NULL when not needed; owned unless dx_shared */
+    float *x;      /* values (md size; owned unless the net is built in an arena) */
+    float *dx;     /* gradient or NULL when not needed; owned unless dx_shared or in an arena */
     int dx_shared; /* dx is a buffer of the network's gradient pool (see network.c) */
     size_t dx_cap; /* bytes of the pooled buffer preassigned to dx (0: none) */
     size_t bytes;  /* md size in bytes (blocked layouts pad channels) */
@@ -169,7 +185,7 @@ typedef struct nas_layer {
     int n_prims, cap_prims;
     dnnl_memory_t *mems;
     int n_mems, cap_mems;
-    void **bufs;
+    void **bufs; /* heap buffers the layer frees (none when built in an arena) */
     int n_bufs, cap_bufs;
 } nas_layer;
 

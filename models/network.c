@@ -31,7 +31,7 @@
 #include "models/layers.h"
 
 struct nas_net {
-    nas_ctx ctx;
+    nas_ctx ctx; /* ctx.arena: where the buffers are (NULL: the heap) */
     int batch, classes, in_c, in_h, in_w;
     unsigned flags;
     nas_tensor *t;
@@ -49,6 +49,7 @@ struct nas_net {
     int correct;
     int fwd_training; /* the last forward was in training mode */
     int have_fwd;
+    int have_train_fwd; /* a training forward ran (folded convs wrote their outputs) */
     int weights_static; /* 1: weights do not change, sync only when not done */
     int wsync_done;     /* the primitives' weight copies are current */
     int isync_done;     /* the folded inference weights are current */
@@ -381,7 +382,8 @@ static nas_status plan_grad_buffers(nas_net *net, nas_error *err) {
         goto nomem;
     }
     for (int b = 0; b < nb; b++) {
-        if (!(net->grad_pool[b] = nas_buf_alloc(cap[b]))) {
+        /* written by the tensor's first reader in backward order before any read */
+        if (!(net->grad_pool[b] = nas_ctx_buf(&net->ctx, cap[b], NAS_BUF_WRITTEN))) {
             free(tensor_buf);
             goto nomem;
         }
@@ -440,11 +442,11 @@ static nas_status plan_gradients(nas_net *net, nas_error *err) {
 void nas_net_destroy(nas_net *net) {
     if (!net) return;
     for (int i = 0; i < net->n_l; i++) nas_layer_deinit(&net->l[i]);
-    for (int i = 0; i < net->n_t; i++) {
+    for (int i = 0; i < net->n_t && !net->ctx.arena; i++) {
         free(net->t[i].x);
         if (!net->t[i].dx_shared) free(net->t[i].dx);
     }
-    for (int i = 0; i < net->n_grad_pool; i++) free(net->grad_pool[i]);
+    for (int i = 0; i < net->n_grad_pool && !net->ctx.arena; i++) free(net->grad_pool[i]);
     free(net->grad_pool);
     free(net->l);
     free(net->t);
@@ -457,6 +459,11 @@ void nas_net_destroy(nas_net *net) {
 
 nas_status nas_net_create(const nas_arch *arch, int batch, unsigned flags, pcg32 *rng,
                           nas_net **out, nas_error *err) {
+    return nas_net_create_in(arch, batch, flags, NULL, rng, out, err);
+}
+
+nas_status nas_net_create_in(const nas_arch *arch, int batch, unsigned flags, nas_arena *arena,
+                             pcg32 *rng, nas_net **out, nas_error *err) {
     *out = NULL;
     if (batch < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "batch must be >= 1, got %d", batch);
     if (!arch || arch->n_nodes < 2 || arch->nodes[0].op != NAS_OP_INPUT)
@@ -474,7 +481,7 @@ nas_status nas_net_create(const nas_arch *arch, int batch, unsigned flags, pcg32
                       last->c, last->h, last->w);
         goto fail;
     }
-    if ((st = nas_ctx_init(&net->ctx, err))) goto fail;
+    if ((st = nas_ctx_init(&net->ctx, arena, err))) goto fail;
     net->n_nodes = arch->n_nodes;
     net->node_tensor = calloc((size_t)arch->n_nodes, sizeof *net->node_tensor);
     net->sample_loss = calloc((size_t)batch, sizeof *net->sample_loss);
@@ -518,9 +525,10 @@ nas_status nas_net_create(const nas_arch *arch, int batch, unsigned flags, pcg32
         dnnl_memory_desc_t md = nas_md_nchw(batch, in->c, in->h, in->w);
         in->md = md;
         in->bytes = dnnl_memory_desc_get_size(&md);
-        in->x = nas_buf_alloc(in->bytes);
+        in->x = nas_ctx_buf(&net->ctx, in->bytes, NAS_BUF_WRITTEN); /* each forward copies in */
         if (!in->x) goto nomem;
-        if (in->needs_grad && !(in->dx = nas_buf_alloc(in->bytes))) goto nomem;
+        if (in->needs_grad && !(in->dx = nas_ctx_buf(&net->ctx, in->bytes, NAS_BUF_ZERO)))
+            goto nomem;
         in->built = 1;
     }
     int grads = (flags & NAS_NET_GRADS) != 0;
@@ -534,7 +542,8 @@ nas_status nas_net_create(const nas_arch *arch, int batch, unsigned flags, pcg32
     net->params = calloc(np > 0 ? (size_t)np : 1, sizeof *net->params);
     if (!net->params) goto nomem;
     for (int i = 0; i < net->n_l; i++) {
-        nas_layer_init_weights(&net->l[i], rng);
+        if (!(flags & NAS_NET_NO_INIT) || net->l[i].kind == NAS_L_BN) /* BN draws nothing */
+            nas_layer_init_weights(&net->l[i], rng);
         for (int j = 0; j < net->l[i].n_params; j++) net->params[net->n_params++] = net->l[i].params[j];
     }
     *out = net;
@@ -570,6 +579,7 @@ nas_status nas_net_forward(nas_net *net, const float *x, int training, pcg32 *rn
     NAS_DNNL(dnnl_stream_wait(net->ctx.stream), err);
     net->fwd_training = training != 0;
     net->have_fwd = 1;
+    net->have_train_fwd |= training != 0;
     return NAS_OK;
 fail:
     return err ? err->code : NAS_ERR_DNNL;
@@ -662,7 +672,15 @@ void nas_net_set_weights_static(nas_net *net, int on) {
 nas_status nas_net_node_value(nas_net *net, int node, float *out, nas_error *err) {
     if (node < 0 || node >= net->n_nodes)
         return NAS_FAIL(err, NAS_ERR_INVALID, "node %d is not in 0..%d", node, net->n_nodes - 1);
-    nas_tensor *t = &net->t[net->node_tensor[node]];
+    int ti = net->node_tensor[node];
+    nas_tensor *t = &net->t[ti];
+    int written = net->have_fwd;
+    for (int i = 0; i < net->n_l; i++)
+        if (net->l[i].out == ti && net->l[i].folded) written = net->have_train_fwd;
+    if (!written) { /* zeros, as a fresh buffer (an arena one holds anything) */
+        memset(out, 0, (size_t)t->n * t->c * t->h * t->w * sizeof *out);
+        return NAS_OK;
+    }
     dnnl_memory_desc_t src = nas_md_4d(&t->md), dst = nas_md_nchw(t->n, t->c, t->h, t->w);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t p = NULL;

@@ -56,6 +56,7 @@
 
 #include "models/param.h"
 #include "nas/core/arch.h"
+#include "nas/core/arena.h"
 #include "nas/core/pcg32.h"
 #include "nas/core/status.h"
 
@@ -64,13 +65,28 @@ typedef struct nas_net nas_net;
 enum {
     NAS_NET_GRADS = 1u << 0,      /* build the backward pass (training); else inference only */
     NAS_NET_INPUT_GRAD = 1u << 1, /* also compute d loss / d input (tests, saliency) */
-    NAS_NET_NO_FUSE = 1u << 2     /* keep BN and ReLU separate (tests) */
+    NAS_NET_NO_FUSE = 1u << 2,    /* keep BN and ReLU separate (tests) */
+    NAS_NET_NO_INIT = 1u << 3     /* conv and fc weights and biases stay 0 (rng unused), for
+                                     callers that copy weights in (the supernet); BN as usual */
 };
 
 /* Builds the network of `arch` (checked by nas_arch_check) for batches of
- * exactly `batch` images and initialises its weights from rng. */
+ * exactly `batch` images and initialises its weights from rng (may be NULL
+ * with NAS_NET_NO_INIT). */
 nas_status nas_net_create(const nas_arch *arch, int batch, unsigned flags, pcg32 *rng,
                           nas_net **out, nas_error *err);
+/* As nas_net_create, with every large buffer (activations, gradients, layer
+ * buffers, the scratchpad) taken from `arena` (nas/core/arena.h) instead of
+ * the heap. Buffers that may be read before anything writes them are zeroed;
+ * the others are not, since every pass writes them whole first; so a net
+ * built in a reused (dirty) arena computes bit for bit what a fresh one does.
+ * The arena is borrowed: it must outlive the net and must not be reset while
+ * a net built in it lives. Resetting it after nas_net_destroy and building the
+ * next net there reuses memory already resident: no page faults, no heap
+ * fragmentation, and the arena holds the largest net built so far (weight
+ * sharing builds a network per sampled path; evaluator/supernet.c). */
+nas_status nas_net_create_in(const nas_arch *arch, int batch, unsigned flags, nas_arena *arena,
+                             pcg32 *rng, nas_net **out, nas_error *err);
 void nas_net_destroy(nas_net *net);
 
 /* Forward pass over x, `batch` images in plain (N, C, H, W) float layout.
@@ -108,8 +124,8 @@ int nas_net_classes(const nas_net *net);
 /* Copies the output of arch node `node` from the last forward, as plain
  * (N, C, H, W) floats, into out (batch * c * h * w floats). A BN node fused
  * with its ReLU gives the ReLU's output; a conv folded into its BN keeps the
- * value of the last training forward (inference skips it). Allocates (not
- * for the hot path). */
+ * value of the last training forward (inference skips it). Zeros before the
+ * first forward that computes it. Allocates (not for the hot path). */
 nas_status nas_net_node_value(nas_net *net, int node, float *out, nas_error *err);
 
 /* d loss / d input of the last backward, plain (N, C, H, W); NULL unless the

@@ -111,6 +111,47 @@ static void test_arena(void) {
     nas_arena_deinit(&a);
 }
 
+/* Reset reuses the memory: one chunk is rewound; several become one chunk
+ * (the largest, grown) that takes the same allocations again without
+ * growing. Raw allocations honour their alignment; fill reaches every byte
+ * held. */
+static void test_arena_reset(void) {
+    nas_arena a;
+    nas_arena_init(&a, 4096);
+    ASSERT_EQ_INT(nas_arena_capacity(&a), 0);
+    unsigned char *p = nas_arena_alloc_raw(&a, 100, 64);
+    ASSERT_EQ_INT((uintptr_t)p % 64, 0);
+    size_t cap = nas_arena_capacity(&a);
+    nas_arena_reset(&a);
+    ASSERT_EQ_INT(nas_arena_used(&a), 0);
+    ASSERT_TRUE(nas_arena_alloc_raw(&a, 100, 64) == p); /* rewound */
+    nas_arena_fill(&a, 0xab);
+    ASSERT_EQ_INT(p[99], 0xab);
+    ASSERT_EQ_INT(((unsigned char *)nas_arena_alloc(&a, 32))[31], 0); /* zeroed */
+    for (int i = 0; i < 40; i++) { /* outgrow the chunk: 40 chunks and a large one */
+        unsigned char *q = nas_arena_alloc_raw(&a, 3000 + (size_t)i, i % 2 ? 4096 : 64);
+        ASSERT_EQ_INT((uintptr_t)q % (i % 2 ? 4096 : 64), 0);
+        memset(q, i, 3000 + (size_t)i);
+    }
+    ASSERT_TRUE(nas_arena_alloc_raw(&a, 20000, 64) != NULL);
+    size_t used = nas_arena_used(&a);
+    ASSERT_TRUE(nas_arena_capacity(&a) > 40 * cap);
+    nas_arena_reset(&a);
+    cap = nas_arena_capacity(&a); /* one chunk */
+    ASSERT_TRUE(cap >= used && cap < 2 * used);
+    for (int round = 0; round < 2; round++) {
+        ASSERT_TRUE(nas_arena_alloc_raw(&a, 100, 64) != NULL);
+        ASSERT_TRUE(nas_arena_alloc(&a, 32) != NULL);
+        for (int i = 0; i < 40; i++)
+            ASSERT_TRUE(nas_arena_alloc_raw(&a, 3000 + (size_t)i, i % 2 ? 4096 : 64) != NULL);
+        ASSERT_TRUE(nas_arena_alloc_raw(&a, 20000, 64) != NULL);
+        ASSERT_EQ_INT(nas_arena_capacity(&a), cap); /* the same fill fits */
+        nas_arena_reset(&a);
+    }
+    nas_arena_deinit(&a);
+    ASSERT_EQ_INT(nas_arena_capacity(&a), 0);
+}
+
 /* ---- fileio ---- */
 
 static void test_fileio(void) {
@@ -376,6 +417,7 @@ static const test_case TESTS[] = {
     {"pcg32_advance", test_pcg32_advance},
     {"pcg32_normal_moments", test_pcg32_normal_moments},
     {"arena", test_arena},
+    {"arena_reset", test_arena_reset},
     {"fileio", test_fileio},
     {"arch_shapes", test_arch_shapes},
     {"arch_shape_errors", test_arch_shape_errors},

@@ -1,7 +1,8 @@
 /*
  * test_network.c - networks built from an arch (models/network.h): a DAG
  * gradient-checked end to end, a training smoke test, no memory growth,
- * determinism, weight sharing between batch sizes, and bad input.
+ * determinism, weight sharing between batch sizes, nets built in a reused
+ * arena equal to fresh ones, and bad input.
  *
  * Gradient check: central differences (h = 1e-3) of the softmax
  * cross-entropy against nas_net_backward on up to 12 random entries of every
@@ -229,6 +230,25 @@ static void test_param_names(void) {
     nas_arch_destroy(a);
 }
 
+/* NAS_NET_NO_INIT: conv and fc tensors zero, no generator needed, BN
+ * initialised as usual. */
+static void test_no_init(void) {
+    nas_error err = {0};
+    nas_arch *a = dag_arch();
+    nas_net *net;
+    ASSERT_OK(nas_net_create(a, 2, NAS_NET_GRADS | NAS_NET_NO_INIT, NULL, &net, &err), &err);
+    nas_param *p;
+    int np;
+    nas_net_params(net, &p, &np);
+    for (int i = 0; i < np; i++) {
+        int bn = strstr(p[i].name, "bn.") != NULL;
+        float want = bn && (strstr(p[i].name, ".weight") || strstr(p[i].name, "running_var")) ? 1.f : 0.f;
+        for (size_t j = 0; j < p[i].n; j++) ASSERT_TRUE(p[i].w[j] == want);
+    }
+    nas_net_destroy(net);
+    nas_arch_destroy(a);
+}
+
 /* Minimal SGD (momentum 0.9) inline until the trainer uses models/optim.h. */
 static void sgd(nas_param *p, int np, float **vel, float lr) {
     for (int i = 0; i < np; i++) {
@@ -441,6 +461,166 @@ static void test_determinism_winograd(void) {
     nas_arch_destroy(a);
 }
 
+/* ---- nets built in an arena ---- */
+
+/* Odd channel counts (padded blocked layouts), Winograd-sized convs, an
+ * mbconv with SE and residual, a resblock with shortcut, a zero edge in a
+ * concat, avgpool with padding, a dead branch, dropout. 3x12x12 -> 5 classes. */
+static nas_arch *arena_arch(void) {
+    nas_error err = {0};
+    nas_arch *a = nas_arch_create(3, 12, 12, 5);
+    int dead = chain(a, nas_node_make(NAS_OP_BN), chain(a, conv(4, 3, 1), 0));
+    (void)dead;
+    int s = chain(a, nas_node_make(NAS_OP_BN), chain(a, conv(20, 3, 1), 0));
+    s = chain(a, nas_node_make(NAS_OP_RELU), s);
+    s = chain(a, nas_node_make(NAS_OP_RELU), chain(a, nas_node_make(NAS_OP_BN), chain(a, conv(40, 3, 1), s)));
+    nas_node mb = nas_node_make(NAS_OP_MBCONV);
+    mb.out = 40, mb.kernel = 5, mb.expand = 3, mb.se = 1, mb.act = NAS_OP_HSWISH;
+    int m = chain(a, mb, s);
+    nas_node rb = nas_node_make(NAS_OP_RESBLOCK);
+    rb.out = 24, rb.kernel = 3, rb.stride = 2, rb.act = NAS_OP_RELU6;
+    int r = chain(a, rb, m);
+    int c1 = chain(a, conv(20, 1, 1), r);
+    nas_node z = nas_node_make(NAS_OP_ZERO);
+    z.out = 12;
+    int c2 = chain(a, z, r);
+    int cat = add2(a, NAS_OP_CONCAT, c1, c2);
+    nas_node pool = nas_node_make(NAS_OP_AVGPOOL);
+    pool.kernel = 3, pool.stride = 1, pool.pad = 1;
+    int p = chain(a, pool, cat);
+    int sum = add2(a, NAS_OP_ADD, p, chain(a, nas_node_make(NAS_OP_IDENTITY), cat));
+    int g = chain(a, nas_node_make(NAS_OP_GAP), sum);
+    nas_node d = nas_node_make(NAS_OP_DROPOUT);
+    d.rate = 0.25;
+    nas_node fc = nas_node_make(NAS_OP_FC);
+    fc.out = 5, fc.bias = 1;
+    chain(a, fc, chain(a, d, g));
+    ASSERT_OK(nas_arch_check(a, &err), &err);
+    return a;
+}
+
+/* Everything a net computes, appended to v (n floats so far, cap): before
+ * any forward every node's value; then `steps` SGD steps (training forward,
+ * backward: loss, logits, every gradient, the input gradient; weights -=
+ * 0.05 dw) or, without gradients, training forwards; then an inference
+ * forward's logits and every node's value. */
+typedef struct digest {
+    float *v;
+    size_t n, cap;
+} digest;
+
+static void digest_add(digest *d, const float *x, size_t n) {
+    if (d->n + n > d->cap) {
+        d->cap = (d->n + n) * 2;
+        d->v = realloc(d->v, d->cap * sizeof *d->v);
+        ASSERT_TRUE(d->v != NULL);
+    }
+    memcpy(d->v + d->n, x, n * sizeof *x);
+    d->n += n;
+}
+
+static void digest_nodes(digest *d, nas_net *net, const nas_arch *a) {
+    nas_error err = {0};
+    for (int i = 1; i < a->n_nodes; i++) {
+        const nas_node *nd = &a->nodes[i];
+        size_t n = (size_t)nas_net_batch(net) * nd->c * nd->h * nd->w;
+        float *v = malloc(n * sizeof *v);
+        ASSERT_OK(nas_net_node_value(net, i, v, &err), &err);
+        digest_add(d, v, n);
+        free(v);
+    }
+}
+
+static digest run_digest(nas_net *net, const nas_arch *a, int steps) {
+    nas_error err = {0};
+    digest d = {0};
+    int N = nas_net_batch(net), K = nas_net_classes(net);
+    size_t img = (size_t)a->in_c * a->in_h * a->in_w;
+    float *x = malloc((size_t)N * img * sizeof *x);
+    int *y = malloc((size_t)N * sizeof *y);
+    pcg32 r;
+    pcg32_seed(&r, 42, 7);
+    fill(&r, x, (size_t)N * img, 1.0);
+    for (int i = 0; i < N; i++) y[i] = (int)pcg32_bounded(&r, (uint32_t)K);
+    digest_nodes(&d, net, a);
+    nas_param *p;
+    int np;
+    nas_net_params(net, &p, &np);
+    int grads = np > 0 && p[0].dw != NULL;
+    for (int s = 0; s < steps; s++) {
+        ASSERT_OK(nas_net_forward(net, x, 1, &r, &err), &err);
+        digest_add(&d, nas_net_logits(net), (size_t)N * K);
+        if (!grads) continue;
+        ASSERT_OK(nas_net_backward(net, y, &err), &err);
+        float loss = nas_net_loss(net);
+        digest_add(&d, &loss, 1);
+        for (int i = 0; i < np; i++)
+            if (p[i].dw) digest_add(&d, p[i].dw, p[i].n);
+        if (nas_net_input_grad(net)) digest_add(&d, nas_net_input_grad(net), (size_t)N * img);
+        for (int i = 0; i < np; i++)
+            for (size_t j = 0; p[i].dw && j < p[i].n; j++) p[i].w[j] -= 0.05f * p[i].dw[j];
+    }
+    ASSERT_OK(nas_net_forward(net, x, 0, NULL, &err), &err);
+    digest_add(&d, nas_net_logits(net), (size_t)N * K);
+    digest_nodes(&d, net, a);
+    free(x);
+    free(y);
+    return d;
+}
+
+/* The digest of arch a's net built fresh on the heap, and built in `arena`
+ * (reset, every byte it holds set to NaN first): bit-equal. */
+static void check_in_arena(const nas_arch *a, int batch, unsigned flags, nas_arena *arena) {
+    nas_error err = {0};
+    nas_net *fresh, *reused;
+    pcg32 r;
+    pcg32_seed(&r, 5, 5);
+    ASSERT_OK(nas_net_create(a, batch, flags, &r, &fresh, &err), &err);
+    digest want = run_digest(fresh, a, 3);
+    nas_net_destroy(fresh);
+    nas_arena_reset(arena);
+    nas_arena_fill(arena, 0xff);
+    pcg32_seed(&r, 5, 5);
+    ASSERT_OK(nas_net_create_in(a, batch, flags, arena, &r, &reused, &err), &err);
+    digest got = run_digest(reused, a, 3);
+    nas_net_destroy(reused);
+    ASSERT_EQ_INT(got.n, want.n);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.n; i++) bad += memcmp(&got.v[i], &want.v[i], sizeof(float)) != 0;
+    if (bad) TEST_FAIL_("%zu of %zu values differ from the fresh net's", bad, got.n);
+    free(want.v);
+    free(got.v);
+}
+
+/* A net built in an arena another (different, dirty) net used, poisoned
+ * with NaNs, computes bit for bit what a fresh net computes: forward,
+ * backward, input gradient, SGD steps, inference, node values (also before
+ * any forward). Training and inference-only nets, in turn in one arena; a
+ * net that fits the arena takes no new memory. */
+static void test_arena_reuse(void) {
+    nas_arch *big = arena_arch(), *small = dag_arch();
+    nas_arena arena;
+    nas_arena_init(&arena, 1 << 20);
+    unsigned g = NAS_NET_GRADS | NAS_NET_INPUT_GRAD;
+    check_in_arena(big, 8, g, &arena); /* fills the arena (several chunks) */
+    check_in_arena(small, 4, g, &arena);
+    size_t cap = nas_arena_capacity(&arena);
+    check_in_arena(big, 8, g, &arena); /* after the reset merged the chunks: fits */
+    check_in_arena(big, 8, 0, &arena);
+    check_in_arena(small, 3, g | NAS_NET_NO_FUSE, &arena);
+    ASSERT_EQ_INT(nas_arena_capacity(&arena), cap);
+    check_in_arena(big, 32, 0, &arena); /* larger: grows */
+    check_in_arena(big, 8, NAS_NET_GRADS, &arena);
+    size_t cap2 = nas_arena_capacity(&arena);
+    ASSERT_TRUE(cap2 > cap);
+    check_in_arena(big, 32, 0, &arena);
+    ASSERT_EQ_INT(nas_arena_capacity(&arena), cap2);
+    printf("    arena: %zu bytes held, %zu after a larger net\n", cap, cap2);
+    nas_arena_deinit(&arena);
+    nas_arch_destroy(big);
+    nas_arch_destroy(small);
+}
+
 static void test_bad_input(void) {
     nas_error err = {0};
     nas_arch *a = dag_arch();
@@ -484,10 +664,12 @@ static const test_case TESTS[] = {
     {"dag_gradcheck", test_dag_gradcheck},
     {"dead_branch", test_dead_branch},
     {"param_names", test_param_names},
+    {"no_init", test_no_init},
     {"train_overfit", test_train_overfit},
     {"no_memory_growth", test_no_memory_growth},
     {"determinism_and_sharing", test_determinism_and_sharing},
     {"determinism_winograd", test_determinism_winograd},
+    {"arena_reuse", test_arena_reuse},
     {"bad_input", test_bad_input},
     {0},
 };
