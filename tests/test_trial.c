@@ -7,7 +7,8 @@
  * of docs/trial-protocol.md (kept in tests/trial_programs/).
  * Trial programs are small shell and Python scripts written to a temp dir.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_setaffinity */
+#include <sched.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -195,6 +196,42 @@ static void test_environment(void) {
     ASSERT_TRUE(nas_trial_dir(t)[0] == '/');
     free(out);
     nas_trial_destroy(t);
+}
+
+/* A caller whose thread is pinned to one CPU (as the search job pins its
+ * threads for latency) runs its program on the CPUs it passes. */
+static void test_cpu_mask(void) {
+    cpu_set_t all, one;
+    ASSERT_EQ_INT(sched_getaffinity(0, sizeof all, &all), 0);
+    if (CPU_COUNT(&all) < 2) {
+        printf("     one CPU here: nothing to check\n");
+        return;
+    }
+    int first = 0;
+    while (!CPU_ISSET(first, &all)) first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ_INT(sched_setaffinity(0, sizeof one, &one), 0);
+    const char *sh = prog("cpus.sh", "nproc\n");
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh %s", sh);
+    nas_trial_spec spec = base_spec(cmd, tdir("cpus-inherited"));
+    nas_trial *t = run(&spec);
+    nas_trial_spec spec2 = base_spec(cmd, tdir("cpus-given"));
+    spec2.cpu_mask = &all;
+    spec2.cpu_mask_bytes = sizeof all;
+    nas_trial *t2 = run(&spec2);
+    sched_setaffinity(0, sizeof all, &all);
+    ASSERT_TRUE(t != NULL && t2 != NULL);
+    char *inherited = read_text(spec.trial_dir, "stdout.log"), *given = read_text(spec2.trial_dir, "stdout.log");
+    char want[64];
+    snprintf(want, sizeof want, "%d\n", CPU_COUNT(&all));
+    ASSERT_STR_EQ(inherited, "1\n");
+    ASSERT_STR_EQ(given, want);
+    free(inherited);
+    free(given);
+    nas_trial_destroy(t);
+    nas_trial_destroy(t2);
 }
 
 /* ---- metrics ---- */
@@ -721,6 +758,7 @@ static const test_case TESTS[] = {
     {"command_format", test_command_format},
     {"arguments_received", test_arguments_received},
     {"environment", test_environment},
+    {"cpu_mask", test_cpu_mask},
     {"success_metrics", test_success_metrics},
     {"nonzero_exit", test_nonzero_exit},
     {"signal", test_signal},

@@ -12,12 +12,13 @@
  * Not here: argv parsing (nas/cli/cmd_search.c), listing and exporting
  * trials (nas/report).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "nas/search/search.h"
 
 #include <cJSON.h>
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,8 @@ typedef struct job {
     double s2_model_s;            /* one stage-2 model, estimated for the best trial */
     nas_progress bar;
     const nas_logger *lg;
+    cpu_set_t cpus; /* the process's CPUs before the job pinned its threads: its programs' */
+    int have_cpus;
 } job;
 
 void nas_search_options_default(nas_search_options *o) {
@@ -1085,6 +1088,8 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     spec.trial_id = nt->number;
     spec.arch_json = arch_json;
     spec.objective = j->ev == EV_COMMAND ? j->obj[0].metric : "accuracy";
+    spec.cpu_mask = j->have_cpus ? &j->cpus : NULL;
+    spec.cpu_mask_bytes = sizeof j->cpus;
     if (j->ev == EV_COMMAND && (!strcmp(spec.objective, "latency") || !strcmp(spec.objective, "latency_ms") ||
                                 !strcmp(spec.objective, "macs") || !strcmp(spec.objective, "params")))
         spec.objective = NULL; /* measured here, not by the program */
@@ -1326,6 +1331,8 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     spec.trial_id = r->number;
     spec.arch_json = arch_json;
     spec.objective = "accuracy";
+    spec.cpu_mask = j->have_cpus ? &j->cpus : NULL;
+    spec.cpu_mask_bytes = sizeof j->cpus;
     nas_log(j->lg, NAS_LOG_INFO, "stage 2: retraining trial %lld for %d epochs", (long long)r->number, j->o.final_epochs);
     if ((s = nas_trial_run(&spec, &t, err))) goto done;
     const nas_trial_result *res = nas_trial_result_get(t);
@@ -1557,6 +1564,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     snprintf(sum->study_dir, sizeof sum->study_dir, "%s", j.dir);
     nas_log(j.lg, NAS_LOG_INFO, "study %s: space %s, %s controller, %s evaluator, %d trials", j.dir,
             j.space->name, j.o.controller, EV_NAMES[j.ev], j.o.max_trials);
+    j.have_cpus = sched_getaffinity(0, sizeof j.cpus, &j.cpus) == 0;
     if (j.o.threads > 0) nas_latency_pin(j.o.threads, NULL, NULL);
     if ((s = setup_latency(&j, err))) goto done;
     if (j.ev == EV_SUPERNET && (s = setup_supernet(&j, err))) goto done;

@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -823,8 +824,9 @@ static int open_out(const char *path) {
 
 /* The child after fork: only async-signal-safe calls. */
 static void child_exec(const char *cmdline, char **env, int in_fd, int out_fd, int err_fd,
-                       uint64_t rlimit_as) {
+                       uint64_t rlimit_as, const void *cpu_mask, size_t cpu_mask_bytes) {
     setpgid(0, 0);
+    if (cpu_mask) sched_setaffinity(0, cpu_mask_bytes, cpu_mask); /* best effort */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -973,7 +975,8 @@ nas_status nas_trial_start(const nas_trial_spec *spec, nas_trial **out, nas_erro
                      strerror(errno));
         goto fail;
     }
-    if (pid == 0) child_exec(cmdline, env, in_fd, out_fd, err_fd, spec->rlimit_as);
+    if (pid == 0)
+        child_exec(cmdline, env, in_fd, out_fd, err_fd, spec->rlimit_as, spec->cpu_mask, spec->cpu_mask_bytes);
     t->pid = pid;
     setpgid(pid, pid); /* also in the child: whichever runs first wins the race */
 #ifdef SYS_pidfd_open

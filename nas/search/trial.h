@@ -130,6 +130,11 @@ typedef struct nas_trial_spec {
      * must stay valid until the trial ends (see nas_trial_set_history). */
     const nas_curve *history;
     size_t n_history;
+    /* The CPUs the program may run on (a cpu_set_t of cpu_mask_bytes); NULL:
+     * the calling thread's, which a caller that pinned its threads (latency
+     * measurement) does not want its programs to inherit. */
+    const void *cpu_mask;
+    size_t cpu_mask_bytes;
 } nas_trial_spec;
 
 typedef struct nas_trial_result {
