@@ -223,7 +223,7 @@ nas_status nas_net_evaluate(nas_net *net, const nas_dataset *ds, float *x, uint8
 }
 
 static nas_status write_metrics(const char *dir, const nas_train_result *r, const nas_train_config *cfg,
-                                nas_error *err) {
+                                const nas_batch_options *bo, nas_error *err) {
     /* cJSON writes NaN (a value not measured) as null */
     cJSON *o = cJSON_CreateObject();
     int ok = o != NULL;
@@ -241,6 +241,8 @@ static nas_status write_metrics(const char *dir, const nas_train_result *r, cons
     ok = ok && cJSON_AddNumberToObject(o, "lr", cfg->lr.base_lr);
     ok = ok && cJSON_AddStringToObject(o, "optimizer", nas_optim_kind_name(cfg->optim.kind));
     ok = ok && cJSON_AddNumberToObject(o, "seed", (double)cfg->seed);
+    ok = ok && cJSON_AddNumberToObject(o, "augment_pad", bo->crop_pad);
+    ok = ok && cJSON_AddBoolToObject(o, "augment_flip", bo->hflip);
     char *text = ok ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     if (!text) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory writing metrics.json");
@@ -391,7 +393,7 @@ nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_trai
         if ((s = nas_checkpoint_save(path, nas_arch_hash(a), params, (size_t)n_params, NULL, err))) goto fail;
         snprintf(path, sizeof path, "%s/arch.json", out_dir);
         if ((s = nas_arch_save(a, path, err))) goto fail;
-        if ((s = write_metrics(out_dir, res, cfg, err))) goto fail;
+        if ((s = write_metrics(out_dir, res, cfg, &bo, err))) goto fail;
     }
 fail:
     nas_batch_iter_destroy(it);

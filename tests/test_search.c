@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "test.h"
 
 static char tmp[256];
+static char *slurp(const char *path);
 
 static void write_file(const char *name, const char *text) {
     char path[512];
@@ -221,6 +223,8 @@ static void test_job_file_and_usage(void) {
     ASSERT_EQ_INT(run_nas(args3, 0), 2);
     char *args4[] = {"nas", "search", NULL};
     ASSERT_EQ_INT(run_nas(args4, 0), 2);
+    char *args4b[] = {"nas", "search", space, "--final-augment", "yes", NULL};
+    ASSERT_EQ_INT(run_nas(args4b, 0), 2);
     char *args5[] = {"nas", "search", space, "--controller", "annealing", "--trial-cmd", "true", "--study", dir, NULL};
     ASSERT_EQ_INT(run_nas(args5, 0), 1);
     /* the built-in trainer does not report the space's objective 'score' */
@@ -294,6 +298,16 @@ static void test_time_budget_keeps_stage2(void) {
     char best[600];
     snprintf(best, sizeof best, "%s/best/weights.nasw", dir);
     ASSERT_TRUE(nas_path_exists(best));
+    /* stage 2 augments by default (IDX data alone would not) */
+    snprintf(best, sizeof best, "%s/final/trial-*/metrics.json", dir);
+    glob_t g;
+    ASSERT_EQ_INT(glob(best, 0, NULL, &g), 0);
+    ASSERT_EQ_INT(g.gl_pathc, 1);
+    text = slurp(g.gl_pathv[0]);
+    globfree(&g);
+    ASSERT_CONTAINS(text, "\"augment_pad\":\t2");
+    ASSERT_CONTAINS(text, "\"augment_flip\":\ttrue");
+    free(text);
     /* the same budget without stage 2: the search itself uses it */
     char *args2[] = {"nas", "-q", "search", space, "--evaluator", "train", "--data", data, "--controller", "random",
                      "--max-trials", "500", "--proxy-fraction", "1", "--time-budget", "2s", "--final-top-k", "0", "--threads", "1",

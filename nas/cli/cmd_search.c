@@ -57,6 +57,7 @@ static void search_usage(FILE *out) {
             "  --supernet-batch B      (default 128)\n"
             "  --final-top-k K         stage 2: retrain the top K (default 3; 0 skips)\n"
             "  --final-epochs E        stage 2 epochs (default 10)\n"
+            "  --final-augment on|off  stage 2: random crop + flip (default on)\n"
             "  --study DIR             default runs/<space>-<date>-<n>\n"
             "  --resume DIR            continue the study in DIR with its stored job spec\n"
             "  --threads T             OpenMP threads (default: all cores)\n"
@@ -66,7 +67,7 @@ static void search_usage(FILE *out) {
 enum {
     O_CONTROLLER = 1000, O_SEED, O_EVALUATOR, O_TRIALCMD, O_MAXTRIALS, O_PARALLEL, O_MAXFAILED,
     O_BUDGET, O_TIMEOUT, O_OBJECTIVE, O_CONSTRAINT, O_REWARD, O_LATENCY, O_EARLY, O_DATA,
-    O_LATTHREADS, O_PEPOCHS, O_PFRAC, O_SNEPOCHS, O_SNBATCH, O_TOPK, O_FEPOCHS, O_STUDY, O_RESUME, O_THREADS,
+    O_LATTHREADS, O_PEPOCHS, O_PFRAC, O_SNEPOCHS, O_SNBATCH, O_TOPK, O_FEPOCHS, O_FAUGMENT, O_STUDY, O_RESUME, O_THREADS,
     O_CONFIG, O_HELP
 };
 
@@ -93,6 +94,7 @@ static const struct option OPTS[] = {
     {"supernet-batch", required_argument, 0, O_SNBATCH},
     {"final-top-k", required_argument, 0, O_TOPK},
     {"final-epochs", required_argument, 0, O_FEPOCHS},
+    {"final-augment", required_argument, 0, O_FAUGMENT},
     {"study", required_argument, 0, O_STUDY},
     {"resume", required_argument, 0, O_RESUME},
     {"threads", required_argument, 0, O_THREADS},
@@ -172,6 +174,11 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
     case O_SNBATCH: return set_int(flag, v, 1, 65536, &o->supernet_batch);
     case O_TOPK: return set_int(flag, v, 0, 1000, &o->final_top_k);
     case O_FEPOCHS: return set_int(flag, v, 1, 100000, &o->final_epochs);
+    case O_FAUGMENT:
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return cli_usage_error("search", "%s must be on or off, got '%s'", flag, v), 0;
+        o->final_augment = !strcmp(v, "on");
+        return 1;
     case O_STUDY: o->study_dir = v; return 1;
     case O_RESUME:
         o->study_dir = v;
@@ -236,8 +243,10 @@ static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
         else if (cJSON_IsNumber(e)) {
             snprintf(num, sizeof num, "%.17g", e->valuedouble);
             v = num;
+        } else if (cJSON_IsBool(e)) {
+            v = cJSON_IsTrue(e) ? "on" : "off";
         } else {
-            fprintf(stderr, "nas: error: %s: expected a string or a number\n", label);
+            fprintf(stderr, "nas: error: %s: expected a string, a number or a boolean\n", label);
             return 0;
         }
         /* strings must outlive the search: numbers are copied into the tree */

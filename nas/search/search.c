@@ -117,6 +117,7 @@ void nas_search_options_default(nas_search_options *o) {
     o->supernet_batch = 128;
     o->final_top_k = 3;
     o->final_epochs = 10;
+    o->final_augment = 1;
 }
 
 /* ---- the job spec ---- */
@@ -155,6 +156,8 @@ static nas_status spec_build(job *j, nas_error *err) {
     ok = ok && cJSON_AddNumberToObject(s, "supernet_batch", o->supernet_batch);
     ok = ok && cJSON_AddNumberToObject(s, "final_top_k", o->final_top_k);
     ok = ok && cJSON_AddNumberToObject(s, "final_epochs", o->final_epochs);
+    /* only when on: studies from before the option (no key) trained stage 2 without it */
+    if (o->final_augment) ok = ok && cJSON_AddTrueToObject(s, "final_augment");
     ok = ok && cJSON_AddNumberToObject(s, "max_trials", o->max_trials);
     ok = ok && cJSON_AddNumberToObject(s, "parallel_trials", o->parallel_trials);
     ok = ok && cJSON_AddNumberToObject(s, "max_failed_trials", o->max_failed_trials);
@@ -206,6 +209,7 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     o->supernet_batch = (int)spec_num(s, "supernet_batch", o->supernet_batch);
     o->final_top_k = (int)spec_num(s, "final_top_k", o->final_top_k);
     o->final_epochs = (int)spec_num(s, "final_epochs", o->final_epochs);
+    o->final_augment = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "final_augment"));
     /* objectives and constraints are stored resolved: the space file's ones
        are included, so the space's own are not added again */
     o->n_objectives = 0;
@@ -952,9 +956,11 @@ static nas_status build_train_command(job *j, int epochs, double fraction, const
     if (j->o.threads > 0) snprintf(threads, sizeof threads, " --threads %d", j->o.threads);
     char out[4300] = "";
     if (out_dir) snprintf(out, sizeof out, " --out '%s'", out_dir);
-    int n = snprintf(cmd, cap, "'%s' -q train --data '%s' --epochs %d --fraction %.17g --seed %llu%s%s%s",
+    /* stage 2 (test) says whether it augments; proxy training keeps the data set's default */
+    const char *augment = !test ? "" : j->o.final_augment ? " --augment on" : " --augment off";
+    int n = snprintf(cmd, cap, "'%s' -q train --data '%s' --epochs %d --fraction %.17g --seed %llu%s%s%s%s",
                      j->o.self_exe, j->o.data, epochs, fraction, (unsigned long long)j->o.seed, threads,
-                     test ? "" : " --no-test", out);
+                     test ? "" : " --no-test", augment, out);
     if (n < 0 || (size_t)n >= cap) return NAS_FAIL(err, NAS_ERR_INVALID, "the train command is too long");
     if (strchr(j->o.self_exe, '\'') || strchr(j->o.data, '\'') || (out_dir && strchr(out_dir, '\'')))
         return NAS_FAIL(err, NAS_ERR_INVALID, "paths with a single quote are not supported: %s", j->o.data);

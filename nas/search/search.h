@@ -91,6 +91,7 @@ typedef struct nas_search_options {
     int supernet_batch;
     int final_top_k;          /* stage 2 (supernet and train evaluators): 0 skips it */
     int final_epochs;
+    int final_augment;        /* stage 2: random crop + flip (1, default) or none (0) */
     int threads;              /* 0: all cores */
     const nas_logger *lg;
     int progress;             /* 1: a progress bar on stderr when it is a TTY */
