@@ -374,12 +374,14 @@ static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctr
     if (j->lut) {
         if ((s = nas_lut_predict(j->lut, a, &ms, err))) return s;
     } else {
+        /* what `nas latency` reports (the fastest block of NAS_LATENCY_BLOCK
+           runs), over 3 blocks instead of its 0.5 s: a few ms per trial */
         nas_latency_opts lo = nas_latency_opts_default();
         lo.warmup = 3;
-        lo.runs = 15;
+        lo.runs = 3 * NAS_LATENCY_BLOCK;
         nas_latency lat;
         if ((s = measure_latency(j, a, &lo, &lat, err))) return s;
-        ms = lat.median_ms;
+        ms = lat.block_ms;
     }
     ctrl_metrics_set(m, "latency_ms", ms, NULL);
     return NAS_OK;
@@ -1353,9 +1355,10 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     }
     if ((s = measure_costs(j, a, 0, &fr->costs, err))) goto done;
     nas_latency_opts lo = nas_latency_opts_default();
+    lo.min_time_ms = 500; /* as `nas latency` */
     nas_latency lat;
     if ((s = measure_latency(j, a, &lo, &lat, err))) goto done;
-    fr->latency_ms = lat.median_ms;
+    fr->latency_ms = lat.block_ms;
     fr->p90_ms = lat.p90_ms;
     ctrl_metrics_set(&fr->costs, "accuracy", fr->val_acc, NULL);
     ctrl_metrics_set(&fr->costs, "test_accuracy", fr->test_acc, NULL);
