@@ -222,6 +222,16 @@ nas_status nas_net_evaluate(nas_net *net, const nas_dataset *ds, float *x, uint8
     return NAS_OK;
 }
 
+double nas_train_metric(const nas_train_result *r, const char *name) {
+    if (!strcmp(name, "accuracy")) return r->val_acc;
+    if (!strcmp(name, "val_loss")) return r->val_loss;
+    if (!strcmp(name, "train_loss")) return r->train_loss;
+    if (!strcmp(name, "test_accuracy")) return r->test_acc;
+    if (!strcmp(name, "test_loss")) return r->test_loss;
+    if (!strcmp(name, "images_per_s")) return r->images_per_s;
+    return NAN;
+}
+
 static nas_status write_metrics(const char *dir, const nas_train_result *r, const nas_train_config *cfg,
                                 const nas_batch_options *bo, nas_error *err) {
     /* cJSON writes NaN (a value not measured) as null */

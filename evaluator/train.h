@@ -69,6 +69,13 @@ typedef struct nas_train_result {
     double seconds;             /* wall time of training (evaluation included) */
 } nas_train_result;
 
+/* The final metrics a trained network reports as a trial program (`nas
+ * train` with NAS_METRICS_FILE: what the search's train evaluator can use as
+ * objectives), by name: NAS_TRAIN_METRICS entries, NULL-terminated, and
+ * their values in r (NAN when not measured). */
+#define NAS_TRAIN_METRICS {"accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss", "images_per_s", NULL}
+double nas_train_metric(const nas_train_result *r, const char *name);
+
 /* SGD (momentum 0.9, Nesterov, weight decay 5e-4), lr 0.05 cosine to 0,
  * 10 epochs, batch 128, no warm-up, the data set's augmentation, test
  * evaluated, seed 0. */

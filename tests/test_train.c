@@ -8,6 +8,7 @@
  * Skipped (said so) where Debian's dataset-fashion-mnist is not installed.
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,20 @@ static void test_estimate(void) {
     nas_arch_destroy(a);
 }
 
+/* Each reported metric names its own field of the result. */
+static void test_metric_names(void) {
+    nas_train_result r = {.train_loss = 1, .train_acc = 2, .val_loss = 3, .val_acc = 4, .test_loss = 5,
+                          .test_acc = 6, .images_per_s = 7};
+    static const char *const NAMES[] = NAS_TRAIN_METRICS;
+    static const double WANT[] = {4, 3, 1, 6, 5, 7};
+    int n = 0;
+    for (; NAMES[n]; n++) ASSERT_NEAR(nas_train_metric(&r, NAMES[n]), WANT[n], 0);
+    ASSERT_EQ_INT(n, 6);
+    ASSERT_TRUE(isnan(nas_train_metric(&r, "latency")));
+}
+
 static const test_case TESTS[] = {
+    {"metric_names", test_metric_names},
     {"short_training_reaches_accuracy", test_short_training_reaches_accuracy},
     {"hparams_applied_and_checked", test_hparams_applied_and_checked},
     {"mismatched_data_refused", test_mismatched_data_refused},

@@ -260,12 +260,8 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
         goto fail;
     }
     if (metrics) {
-        report_metric(metrics, "accuracy", res.val_acc, 0);
-        report_metric(metrics, "val_loss", res.val_loss, 0);
-        report_metric(metrics, "train_loss", res.train_loss, 0);
-        report_metric(metrics, "test_accuracy", res.test_acc, 0);
-        report_metric(metrics, "test_loss", res.test_loss, 0);
-        report_metric(metrics, "images_per_s", res.images_per_s, 0);
+        static const char *const NAMES[] = NAS_TRAIN_METRICS;
+        for (int i = 0; NAMES[i]; i++) report_metric(metrics, NAMES[i], nas_train_metric(&res, NAMES[i]), 0);
         fclose(metrics);
     }
     if (f.json) {

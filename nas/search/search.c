@@ -252,8 +252,7 @@ static nas_status check_objectives(const job *j, nas_error *err) {
     static const char *const COSTS[] = {"macs", "flops", "params", "memory", "memory_bytes", "train_memory_bytes",
                                         "latency", "latency_ms", NULL};
     static const char *const SUPERNET[] = {"accuracy", "val_loss", "eval_seconds", NULL};
-    static const char *const TRAIN[] = {"accuracy", "val_loss", "train_loss", "test_accuracy", "test_loss",
-                                        "images_per_s", NULL};
+    static const char *const TRAIN[] = NAS_TRAIN_METRICS;
     if (j->ev == EV_COMMAND || j->ev == EV_FUNCTION) return NAS_OK;
     const char *const *own = j->ev == EV_SUPERNET ? SUPERNET : TRAIN;
     for (int i = 0; i < j->n_obj; i++) {
