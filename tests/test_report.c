@@ -639,7 +639,44 @@ static void test_cli(void) {
     remove_dir(dir);
 }
 
+/* The page says "running" only while a job holds the study lock: a killed
+ * job leaves "running" in study.db, shown as "stopped". */
+static char *html_of(const char *dir) {
+    nas_report_study *s = load(dir);
+    ASSERT_TRUE(s != NULL);
+    nas_error err = {0};
+    char path[128];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    ASSERT_OK(nas_report_html_save(s, path, &err), &err);
+    nas_report_study_destroy(s);
+    return read_text(path);
+}
+
+static void test_status_from_lock(void) {
+    char *dir = make_study();
+    nas_store_study study = {SPEC1, "space tiny\nhparam lr = float(0.1, 1)\n", "tiny", "abc123", NULL};
+    nas_store *st = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_store_open(dir, &study, &st, &err), &err);
+    ASSERT_OK(nas_store_set_status(st, "running", &err), &err);
+    nas_store_close(st);
+    ASSERT_EQ_INT(nas_store_lock_held(dir), 0);
+    char *h = html_of(dir);
+    ASSERT_CONTAINS(h, "<span class=\"badge status\">stopped</span>");
+    free(h);
+    nas_store_lock *lk = NULL;
+    ASSERT_OK(nas_store_lock_acquire(dir, &lk, &err), &err);
+    ASSERT_EQ_INT(nas_store_lock_held(dir), 1);
+    h = html_of(dir);
+    ASSERT_CONTAINS(h, "<span class=\"badge status\">running</span>");
+    free(h);
+    nas_store_lock_release(lk);
+    ASSERT_EQ_INT(nas_store_lock_held(dir), 0);
+    remove_dir(dir);
+}
+
 static const test_case TESTS[] = {
+    {"status_from_lock", test_status_from_lock},
     {"load_errors", test_load_errors},
     {"table", test_table},
     {"filter_sort_limit", test_filter_sort_limit},

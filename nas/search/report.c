@@ -458,6 +458,15 @@ nas_status nas_report_study_load(const char *dir, nas_report_study **out, nas_er
     }
     s->spec = cJSON_Parse(s->spec_text);
     if ((rc = nas_store_get_status(st, &s->status, err))) goto fail;
+    /* "running" is stored when a job starts; a job killed or stopped leaves
+       it there. Only a job that holds the study lock is running. */
+    if (s->status && !strcmp(s->status, "running") && nas_store_lock_held(dir) == 0) {
+        free(s->status);
+        if (!(s->status = dup_str("stopped"))) {
+            rc = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
     if ((rc = nas_store_trial_list(st, 0, &recs, &n, err))) goto fail;
     if (n && !(s->t = calloc(n, sizeof *s->t))) {
         rc = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");

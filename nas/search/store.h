@@ -260,6 +260,11 @@ typedef struct nas_store_lock nas_store_lock;
 nas_status nas_store_lock_acquire(const char *dir, nas_store_lock **out, nas_error *err);
 /* Releases the lock (DIR/study.lock stays). NULL is allowed. */
 void nas_store_lock_release(nas_store_lock *lk);
+/* Whether a job holds the lock of study dir now, without taking it (a
+ * reader's question: a study whose stored status is "running" but whose
+ * lock is free was killed or stopped). 1 held, 0 free (or no lock file),
+ * -1 unknown (no /proc/locks). */
+int nas_store_lock_held(const char *dir);
 
 /* ---- key/value ---- */
 

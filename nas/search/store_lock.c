@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,4 +139,31 @@ void nas_store_lock_release(nas_store_lock *lk) {
     if (!lk) return;
     close(lk->fd); /* drops the flock: this is its only descriptor */
     free(lk);
+}
+
+/* Readers must not take the lock (a job starting at that moment would be
+ * refused), so they look for it in /proc/locks, where every flock(2) lock
+ * is a line "N: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF" (device
+ * numbers in hex; waiters' lines have "->" after the number). */
+int nas_store_lock_held(const char *dir) {
+    char path[4200];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/study.lock", dir) >= (int)sizeof path) return -1;
+    if (stat(path, &st) != 0) return errno == ENOENT ? 0 : -1;
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f) return -1;
+    char line[256];
+    int held = 0;
+    while (!held && fgets(line, sizeof line, f)) {
+        char kind[16];
+        long pid;
+        unsigned maj, min;
+        unsigned long long ino;
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &pid, &maj, &min, &ino) == 5 &&
+            strcmp(kind, "FLOCK") == 0 && maj == major(st.st_dev) && min == minor(st.st_dev) &&
+            ino == (unsigned long long)st.st_ino)
+            held = 1;
+    }
+    fclose(f);
+    return held;
 }
