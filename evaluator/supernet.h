@@ -209,8 +209,8 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
 /* ---- scoring and extraction ---- */
 
 typedef struct nas_supernet_score_options {
-    int batch;          /* evaluation and recalibration batch (default 256) */
-    int recal_batches;  /* training batches for BatchNorm recalibration, >= 1 (default 10) */
+    int batch;          /* evaluation and recalibration batch (default 64) */
+    int recal_batches;  /* training batches for BatchNorm recalibration, >= 1 (default 40) */
     size_t val_images;  /* 0: the whole validation split (default); else a fixed stratified
                            subset of that many (faster, noisier; extraction then no longer
                            equals `nas eval` on the whole split) */
