@@ -18,9 +18,9 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 build/nas search spaces/mobilenet.nas \
   --controller evolution \
   --constraint 'latency<=1ms' \
-  --supernet-epochs 2 --supernet-batch 64 --proxy-fraction 0.1 \
+  --supernet-epochs 3 --supernet-batch 64 --proxy-fraction 0.4 \
   --max-trials 1000 --time-budget 15m \
-  --final-top-k 1 --final-epochs 2 \
+  --final-top-k 1 --final-epochs 4 \
   --threads 2 \
   --study runs/main "$@"
 build/nas report runs/main
