@@ -452,15 +452,21 @@ static void test_export(void) {
     remove_dir(dir);
 }
 
-static void test_html(void) {
-    char *dir = make_study();
+/* Loads the study in dir and returns its report page (saved as DIR/report.html). */
+static char *html_of(const char *dir) {
     nas_report_study *s = load(dir);
     ASSERT_TRUE(s != NULL);
     nas_error err = {0};
     char path[128];
     snprintf(path, sizeof path, "%s/report.html", dir);
     ASSERT_OK(nas_report_html_save(s, path, &err), &err);
-    char *h = read_text(path);
+    nas_report_study_destroy(s);
+    return read_text(path);
+}
+
+static void test_html(void) {
+    char *dir = make_study();
+    char *h = html_of(dir);
     ASSERT_TRUE(h != NULL);
     ASSERT_TRUE(strncmp(h, "<!DOCTYPE html>", 15) == 0);
     ASSERT_CONTAINS(h, "</html>");
@@ -519,7 +525,6 @@ static void test_html(void) {
     ASSERT_EQ_INT(count_of(h, "http"), count_of(h, "xmlns=\"http://www.w3.org/2000/svg\"")); /* namespaces only */
     ASSERT_CONTAINS(h, "space tiny\nhparam lr = float(0.1, 1)");
     free(h);
-    nas_report_study_destroy(s);
     remove_dir(dir);
 }
 
@@ -641,17 +646,6 @@ static void test_cli(void) {
 
 /* The page says "running" only while a job holds the study lock: a killed
  * job leaves "running" in study.db, shown as "stopped". */
-static char *html_of(const char *dir) {
-    nas_report_study *s = load(dir);
-    ASSERT_TRUE(s != NULL);
-    nas_error err = {0};
-    char path[128];
-    snprintf(path, sizeof path, "%s/report.html", dir);
-    ASSERT_OK(nas_report_html_save(s, path, &err), &err);
-    nas_report_study_destroy(s);
-    return read_text(path);
-}
-
 static void test_status_from_lock(void) {
     char *dir = make_study();
     nas_store_study study = {SPEC1, "space tiny\nhparam lr = float(0.1, 1)\n", "tiny", "abc123", NULL};
