@@ -5,8 +5,8 @@
  * like an uninterrupted run; job-file options; mismatched study refused;
  * the time budget leaves stage 2 its time; one job per study (a second job
  * refused while the lock is held, the lock freed by a SIGKILLed job whose
- * trial program lives on); the warning about hyperparameters the built-in
- * trainer ignores. The in-process objective (nas_search_run's function
+ * trial program lives on); the warnings about hyperparameters the built-in
+ * trainer ignores and the supernet cannot score. The in-process objective (nas_search_run's function
  * evaluator): results stored, failures recorded with their reason, stop/kill
  * and resume to exactly max_trials, resume without the function refused.
  */
@@ -525,6 +525,43 @@ static void test_train_hparams_warned(void) {
     free(log);
 }
 
+/* The supernet evaluator names the hyperparameter decisions it cannot
+ * score (constants are not decisions); the job then fails on the data. */
+static void test_supernet_hparams_warned(void) {
+    char space[512], dir[512];
+    snprintf(space, sizeof space, "%s/snh.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/snh", tmp);
+    write_file("snh.nas", "space snh\ninput 1x8x8\nclasses 2\nhparam lr = float(0.01, 0.1, log)\n"
+                          "hparam wd = choice(0.0001, 0.001)\nhparam tag = 7\n"
+                          "network {\n    conv(kernel = 3, out = choice(4, 8)) bn relu\n"
+                          "    global_avg_pool fc(out = classes)\n}\n");
+    FILE *out = tmpfile();
+    ASSERT_TRUE(out != NULL);
+    nas_logger lg = {NAS_LOG_WARN, out};
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.objectives[o.n_objectives++] = "maximize accuracy";
+    o.data = "idx:/nonexistent-nas-data";
+    o.self_exe = NAS_BINARY;
+    o.lg = &lg;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_TRUE(nas_search_run(&o, &sum, &err) != NAS_OK);
+    ASSERT_CONTAINS(err.msg, "nonexistent-nas-data");
+    long n = ftell(out);
+    char *text = calloc(1, (size_t)n + 1);
+    ASSERT_TRUE(text != NULL);
+    rewind(out);
+    ASSERT_EQ_INT(fread(text, 1, (size_t)n, out), n);
+    fclose(out);
+    ASSERT_CONTAINS(text, "nas: warning: space 'snh': hyperparameters lr, wd do not change a candidate's supernet "
+                          "score (the supernet scores architectures)");
+    ASSERT_EQ_INT(count_of(text, "do not change"), 1);
+    free(text);
+}
+
 /* ---- the function evaluator ---- */
 
 static const char *FN_SPACE = "space fn\n"
@@ -810,6 +847,7 @@ static const test_case TESTS[] = {
     {"second_job_refused", test_second_job_refused},
     {"killed_job_frees_lock", test_killed_job_frees_lock},
     {"train_hparams_warned", test_train_hparams_warned},
+    {"supernet_hparams_warned", test_supernet_hparams_warned},
     {"function_trials_stored", test_function_trials_stored},
     {"function_failures", test_function_failures},
     {"function_resume", test_function_resume},

@@ -593,8 +593,31 @@ static int supernet_epoch_line(void *user, const nas_supernet_report *r) {
     return 0;
 }
 
+/* The supernet scores architectures: a hyperparameter decision of the space
+ * is sampled and stored with each trial but cannot change its score, so the
+ * controller learns nothing about it. Said once, since a space may mean it
+ * (stage 2 trains with the retrained trials' values). */
+static void warn_supernet_hparams(const job *j) {
+    char names[512] = "";
+    int n = 0;
+    for (int i = 0; i < j->space->n_decisions; i++) {
+        if (!j->space->decisions[i].is_hparam) continue;
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", n ? ", " : "", j->space->decisions[i].name);
+        n++;
+    }
+    if (n)
+        nas_log(j->lg, NAS_LOG_WARN,
+                "space '%s': %s %s %s not change a candidate's supernet score (the supernet scores "
+                "architectures), so the search cannot tell %s values apart; stage 2 trains with the values "
+                "of the trials it retrains",
+                j->space->name, n == 1 ? "hyperparameter" : "hyperparameters", names, n == 1 ? "does" : "do",
+                n == 1 ? "its" : "their");
+}
+
 static nas_status setup_supernet(job *j, nas_error *err) {
     nas_status s;
+    warn_supernet_hparams(j);
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/supernet", j->dir);
     nas_supernet_config cfg;
