@@ -469,39 +469,50 @@ static int count_of(const char *hay, const char *needle) {
     return n;
 }
 
-/* Runs a one-trial job in-process on TAGS_SPACE, its log captured; the trial
- * fails at once (no data), which ends the job. Returns the log (caller frees). */
-static char *tags_job_log(const char *evaluator, const char *trial_cmd, int final_top_k, const char *study) {
+/* Runs the job of o in-process on a space file `name` holding `text`, with
+ * data that does not exist, its warnings captured. Returns the log (caller
+ * frees); *rc and *err get the job's result. */
+static char *job_log(nas_search_options *o, const char *name, const char *text, const char *study, nas_status *rc,
+                     nas_error *err) {
     char space[512], dir[512];
-    snprintf(space, sizeof space, "%s/tags.nas", tmp);
+    snprintf(space, sizeof space, "%s/%s", tmp, name);
     snprintf(dir, sizeof dir, "%s/%s", tmp, study);
-    write_file("tags.nas", TAGS_SPACE);
+    write_file(name, text);
     FILE *out = tmpfile();
     ASSERT_TRUE(out != NULL);
     nas_logger lg = {NAS_LOG_WARN, out};
+    o->space_path = space;
+    o->study_dir = dir;
+    o->data = "idx:/nonexistent-nas-data";
+    o->self_exe = NAS_BINARY;
+    o->lg = &lg;
+    nas_search_summary sum;
+    *rc = nas_search_run(o, &sum, err);
+    long n = ftell(out);
+    char *log = calloc(1, (size_t)n + 1);
+    ASSERT_TRUE(log != NULL);
+    rewind(out);
+    ASSERT_EQ_INT(fread(log, 1, (size_t)n, out), n);
+    fclose(out);
+    return log;
+}
+
+/* A one-trial job on TAGS_SPACE: the trial fails at once (no data), which
+ * ends the job. Returns the log (caller frees). */
+static char *tags_job_log(const char *evaluator, const char *trial_cmd, int final_top_k, const char *study) {
     nas_search_options o;
     nas_search_options_default(&o);
-    o.space_path = space;
-    o.study_dir = dir;
     o.controller = "random";
     o.evaluator = evaluator;
     o.trial_cmd = trial_cmd;
-    o.data = "idx:/nonexistent-nas-data";
     o.max_trials = 1;
     o.max_failed_trials = 1;
     o.final_top_k = final_top_k;
-    o.self_exe = NAS_BINARY;
-    o.lg = &lg;
-    nas_search_summary sum;
+    nas_status rc;
     nas_error err;
-    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_EXHAUSTED);
-    long n = ftell(out);
-    char *text = calloc(1, (size_t)n + 1);
-    ASSERT_TRUE(text != NULL);
-    rewind(out);
-    ASSERT_EQ_INT(fread(text, 1, (size_t)n, out), n);
-    fclose(out);
-    return text;
+    char *log = job_log(&o, "tags.nas", TAGS_SPACE, study, &rc, &err);
+    ASSERT_EQ_INT(rc, NAS_ERR_EXHAUSTED);
+    return log;
 }
 
 static void test_train_hparams_warned(void) {
@@ -528,34 +539,19 @@ static void test_train_hparams_warned(void) {
 /* The supernet evaluator names the hyperparameter decisions it cannot
  * score (constants are not decisions); the job then fails on the data. */
 static void test_supernet_hparams_warned(void) {
-    char space[512], dir[512];
-    snprintf(space, sizeof space, "%s/snh.nas", tmp);
-    snprintf(dir, sizeof dir, "%s/snh", tmp);
-    write_file("snh.nas", "space snh\ninput 1x8x8\nclasses 2\nhparam lr = float(0.01, 0.1, log)\n"
-                          "hparam wd = choice(0.0001, 0.001)\nhparam tag = 7\n"
-                          "network {\n    conv(kernel = 3, out = choice(4, 8)) bn relu\n"
-                          "    global_avg_pool fc(out = classes)\n}\n");
-    FILE *out = tmpfile();
-    ASSERT_TRUE(out != NULL);
-    nas_logger lg = {NAS_LOG_WARN, out};
     nas_search_options o;
     nas_search_options_default(&o);
-    o.space_path = space;
-    o.study_dir = dir;
     o.objectives[o.n_objectives++] = "maximize accuracy";
-    o.data = "idx:/nonexistent-nas-data";
-    o.self_exe = NAS_BINARY;
-    o.lg = &lg;
-    nas_search_summary sum;
+    nas_status rc;
     nas_error err;
-    ASSERT_TRUE(nas_search_run(&o, &sum, &err) != NAS_OK);
+    char *text = job_log(&o, "snh.nas",
+                         "space snh\ninput 1x8x8\nclasses 2\nhparam lr = float(0.01, 0.1, log)\n"
+                         "hparam wd = choice(0.0001, 0.001)\nhparam tag = 7\n"
+                         "network {\n    conv(kernel = 3, out = choice(4, 8)) bn relu\n"
+                         "    global_avg_pool fc(out = classes)\n}\n",
+                         "snh", &rc, &err);
+    ASSERT_TRUE(rc != NAS_OK);
     ASSERT_CONTAINS(err.msg, "nonexistent-nas-data");
-    long n = ftell(out);
-    char *text = calloc(1, (size_t)n + 1);
-    ASSERT_TRUE(text != NULL);
-    rewind(out);
-    ASSERT_EQ_INT(fread(text, 1, (size_t)n, out), n);
-    fclose(out);
     ASSERT_CONTAINS(text, "nas: warning: space 'snh': hyperparameters lr, wd do not change a candidate's supernet "
                           "score (the supernet scores architectures)");
     ASSERT_EQ_INT(count_of(text, "do not change"), 1);
