@@ -752,11 +752,11 @@ static void test_lock_in_process(void) {
     remove_dir(dir);
 }
 
-/* A holder killed with SIGKILL frees the lock, even though a program it
- * started (fork + exec, as trial programs are) outlives it. */
-static void test_lock_freed_by_sigkill(void) {
-    const char *dir = fresh_dir();
-    nas_error err;
+/* Forks a holder of dir's lock that forks a child and then waits to be
+ * killed. The child execs `sleep 30` (exec_child, as a trial program) or,
+ * without exec, sleeps 0.5 s still holding the lock's descriptor. Returns
+ * the holder's pid; *child gets the child's. */
+static pid_t spawn_lock_holder(const char *dir, int exec_child, pid_t *child) {
     int fds[2];
     ASSERT_EQ_INT(pipe(fds), 0);
     pid_t holder = fork();
@@ -764,18 +764,33 @@ static void test_lock_freed_by_sigkill(void) {
     if (holder == 0) {
         nas_store_lock *lk;
         if (nas_store_lock_acquire(dir, &lk, NULL)) _exit(1);
-        pid_t prog = fork();
-        if (prog == 0) {
-            execl("/bin/sleep", "sleep", "30", (char *)NULL);
-            _exit(127);
+        pid_t c = fork();
+        if (c == 0) {
+            if (exec_child) {
+                execl("/bin/sleep", "sleep", "30", (char *)NULL);
+                _exit(127);
+            }
+            struct timespec ts = {0, 500000000L};
+            nanosleep(&ts, NULL);
+            _exit(0);
         }
-        if (write(fds[1], &prog, sizeof prog) != (ssize_t)sizeof prog) _exit(1);
+        if (write(fds[1], &c, sizeof c) != (ssize_t)sizeof c) _exit(1);
         for (;;) pause();
     }
     close(fds[1]);
-    pid_t prog = -1;
-    ASSERT_EQ_INT(read(fds[0], &prog, sizeof prog), sizeof prog);
+    *child = -1;
+    ASSERT_EQ_INT(read(fds[0], child, sizeof *child), sizeof *child);
     close(fds[0]);
+    return holder;
+}
+
+/* A holder killed with SIGKILL frees the lock, even though a program it
+ * started (fork + exec, as trial programs are) outlives it. */
+static void test_lock_freed_by_sigkill(void) {
+    const char *dir = fresh_dir();
+    nas_error err;
+    pid_t prog;
+    pid_t holder = spawn_lock_holder(dir, 1, &prog);
     ASSERT_TRUE(prog > 0);
     nas_store_lock *lk = NULL;
     ASSERT_EQ_INT(nas_store_lock_acquire(dir, &lk, &err), NAS_ERR_BUSY);
@@ -800,26 +815,8 @@ static void test_lock_freed_by_sigkill(void) {
 static void test_lock_waits_for_forked_child(void) {
     const char *dir = fresh_dir();
     nas_error err;
-    int fds[2];
-    ASSERT_EQ_INT(pipe(fds), 0);
-    pid_t holder = fork();
-    ASSERT_TRUE(holder >= 0);
-    if (holder == 0) {
-        nas_store_lock *lk;
-        if (nas_store_lock_acquire(dir, &lk, NULL)) _exit(1);
-        pid_t child = fork();
-        if (child == 0) { /* no exec: keeps the lock's descriptor for 0.5 s */
-            struct timespec ts = {0, 500000000L};
-            nanosleep(&ts, NULL);
-            _exit(0);
-        }
-        if (write(fds[1], &child, sizeof child) != (ssize_t)sizeof child) _exit(1);
-        for (;;) pause();
-    }
-    close(fds[1]);
-    pid_t child = -1;
-    ASSERT_EQ_INT(read(fds[0], &child, sizeof child), sizeof child);
-    close(fds[0]);
+    pid_t child; /* no exec: keeps the lock's descriptor for 0.5 s */
+    pid_t holder = spawn_lock_holder(dir, 0, &child);
     nas_store_lock *lk = NULL;
     ASSERT_EQ_INT(nas_store_lock_acquire(dir, &lk, &err), NAS_ERR_BUSY); /* the holder lives: refused */
     kill(holder, SIGKILL);
