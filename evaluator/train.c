@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluator/latency.h"
 #include "models/checkpoint.h"
 #include "models/network.h"
 #include "nas/core/fileio.h"
@@ -484,13 +485,9 @@ nas_status nas_train_estimate(const nas_arch *a, const nas_train_config *cfg, si
         nas_optim_step(opt, 1e-6);
         if (i >= WARMUP) t[i - WARMUP] = nas_time_now() - t0;
     }
-    /* median of the timed steps */
-    for (int i = 1; i < TIMED; i++)
-        for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
-            double tmp = t[k];
-            t[k] = t[k - 1], t[k - 1] = tmp;
-        }
-    double per_image = t[TIMED / 2] / cfg->batch;
+    double median, p90;
+    nas_latency_stats(t, TIMED, &median, &p90); /* median of the timed steps */
+    double per_image = median / cfg->batch;
     *seconds = per_image * ((double)cfg->epochs * (double)(n_train / (size_t)cfg->batch * (size_t)cfg->batch) +
                             (double)n_eval / 3.0);
 done:
