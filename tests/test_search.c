@@ -219,6 +219,13 @@ static void test_job_file_and_usage(void) {
     snprintf(bad, sizeof bad, "%s/bad.json", tmp);
     char *args2[] = {"nas", "-q", "search", space, "--config", bad, NULL};
     ASSERT_EQ_INT(run_nas(args2, 0), 1);
+    /* a bad value in the job file (a boolean stands for on/off) */
+    write_file("bad2.json", "{\"final_augment\": \"maybe\"}");
+    snprintf(bad, sizeof bad, "%s/bad2.json", tmp);
+    ASSERT_EQ_INT(run_nas(args2, 0), 1);
+    write_file("bad3.json", "{\"max_trials\": true}");
+    snprintf(bad, sizeof bad, "%s/bad3.json", tmp);
+    ASSERT_EQ_INT(run_nas(args2, 0), 1);
     char *args3[] = {"nas", "search", space, "--max-trials", "zero", NULL};
     ASSERT_EQ_INT(run_nas(args3, 0), 2);
     char *args4[] = {"nas", "search", NULL};
