@@ -1136,8 +1136,20 @@ void nas_engine_params_destroy(nas_param *params, int n) {
 /* ---- measuring ---- */
 
 nas_latency_opts nas_latency_opts_default(void) {
-    nas_latency_opts o = {1, 0, 10, 50, 0.0, 1};
+    nas_latency_opts o = {1, 0, 10, 50, 0.0, 1, 0};
     return o;
+}
+
+double nas_latency_clock_loop(uint64_t *state) {
+    uint64_t x = *state;
+    double t0 = nas_time_now();
+    for (int i = 0; i < NAS_CLOCK_LOOP; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        __asm__ volatile("" : "+r"(x)); /* keep every step of the chain */
+    }
+    double ms = (nas_time_now() - t0) * 1e3;
+    *state = x;
+    return ms;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -1216,8 +1228,44 @@ static nas_status check_opts(const nas_latency_opts *o, nas_error *err) {
     return NAS_OK;
 }
 
-/* Times `runs` whole forward passes into ms[]. */
-static nas_status time_runs(bench_ctx *b, const nas_latency_opts *o, double *ms, nas_error *err) {
+/* Every clock loop time of a window, and the loop's chain state. */
+typedef struct clock_track {
+    uint64_t state;
+    double *ms;
+    int n, cap, nomem;
+} clock_track;
+
+/* Times the clock loop; returns its time and keeps it in c. */
+static double clock_tick(clock_track *c) {
+    double ms = nas_latency_clock_loop(&c->state);
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        double *g = realloc(c->ms, (size_t)cap * sizeof *g);
+        if (!g) {
+            c->nomem = 1;
+            return ms;
+        }
+        c->ms = g;
+        c->cap = cap;
+    }
+    c->ms[c->n++] = ms;
+    return ms;
+}
+
+/* The median loop time of c (0 when none); frees c's times. */
+static double clock_done(clock_track *c) {
+    double med = 0, p90;
+    if (c->n) nas_latency_stats(c->ms, c->n, &med, &p90);
+    free(c->ms);
+    c->ms = NULL;
+    c->n = c->cap = 0;
+    return med;
+}
+
+/* Times `runs` whole forward passes into ms[] (with o->clock, each divided
+ * by the clock loop after it). */
+static nas_status time_runs(bench_ctx *b, const nas_latency_opts *o, clock_track *c, double *ms,
+                            nas_error *err) {
     nas_status s;
     for (int i = 0; i < o->warmup; i++)
         if ((s = nas_engine_run(b->e, b->in, b->out, err))) return s;
@@ -1225,6 +1273,7 @@ static nas_status time_runs(bench_ctx *b, const nas_latency_opts *o, double *ms,
         double t0 = nas_time_now();
         if ((s = nas_engine_run(b->e, b->in, b->out, err))) return s;
         ms[i] = (nas_time_now() - t0) * 1e3;
+        if (o->clock) ms[i] /= clock_tick(c);
     }
     return NAS_OK;
 }
@@ -1250,8 +1299,9 @@ nas_status nas_latency_measure(const nas_arch *a, const nas_latency_opts *o, nas
                                nas_error *err) {
     bench_ctx b;
     nas_status s;
-    double *ms = NULL, tmp[NAS_LATENCY_BLOCK];
+    double *ms = NULL, *ratio = NULL, tmp[NAS_LATENCY_BLOCK];
     int n = 0, cap = 0;
+    clock_track c = {1, NULL, 0, 0, 0};
     memset(out, 0, sizeof *out);
     memset(&b, 0, sizeof b);
     if ((s = check_opts(o, err))) return s;
@@ -1261,22 +1311,38 @@ nas_status nas_latency_measure(const nas_arch *a, const nas_latency_opts *o, nas
     double start = nas_time_now(), now = start;
     while (n < o->runs || (now - start) * 1e3 < o->min_time_ms) {
         if (n == cap) {
-            int c = cap ? 2 * cap : (o->runs > 64 ? o->runs : 64);
-            double *g = realloc(ms, (size_t)c * sizeof *g);
-            if (!g) {
+            int nc = cap ? 2 * cap : (o->runs > 64 ? o->runs : 64);
+            double *g = realloc(ms, (size_t)nc * sizeof *g);
+            if (g) ms = g;
+            double *h = g && o->clock ? realloc(ratio, (size_t)nc * sizeof *h) : NULL;
+            if (h) ratio = h;
+            if (!g || (o->clock && !h)) {
                 s = eng_nomem(err);
                 goto done;
             }
-            ms = g;
-            cap = c;
+            cap = nc;
         }
         double t0 = nas_time_now();
         if ((s = nas_engine_run(b.e, b.in, b.out, err))) goto done;
         now = nas_time_now();
-        ms[n++] = (now - t0) * 1e3;
+        ms[n] = (now - t0) * 1e3;
+        if (o->clock) {
+            ratio[n] = ms[n] / clock_tick(&c);
+            now = nas_time_now();
+        }
+        n++;
+    }
+    if (c.nomem) {
+        s = eng_nomem(err);
+        goto done;
     }
     out->span_ms = (now - start) * 1e3;
     out->block_ms = fastest_block(ms, n, tmp);
+    if (o->clock) {
+        double p90;
+        nas_latency_stats(ratio, n, &out->clock_ratio, &p90);
+        out->loop_ms = clock_done(&c);
+    }
     double sum = 0;
     for (int i = 0; i < n; i++) sum += ms[i];
     out->mean_ms = sum / n;
@@ -1286,7 +1352,9 @@ nas_status nas_latency_measure(const nas_arch *a, const nas_latency_opts *o, nas
     out->runs = n;
     out->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
 done:
+    clock_done(&c);
     free(ms);
+    free(ratio);
     bench_free(&b);
     return s;
 }
@@ -1296,8 +1364,8 @@ typedef struct node_group {
     int from, to, node;
 } node_group;
 
-static nas_status time_nodes(nas_engine *e, const nas_latency_opts *o, int isolated, double *node_ms,
-                             nas_error *err) {
+static nas_status time_nodes(nas_engine *e, const nas_latency_opts *o, int isolated, clock_track *c,
+                             double *node_ms, nas_error *err) {
     nas_status s = NAS_OK;
     int ng = 0;
     node_group *g = malloc((size_t)(e->ns + 1) * sizeof *g);
@@ -1320,17 +1388,24 @@ static nas_status time_nodes(nas_engine *e, const nas_latency_opts *o, int isola
             for (int r = 0; r < o->runs; r++) {
                 double t0 = nas_time_now();
                 if ((s = run_steps(e, g[k].from, g[k].to, err))) goto done;
-                ms[(size_t)k * (size_t)o->runs + (size_t)r] = (nas_time_now() - t0) * 1e3;
+                double *m = &ms[(size_t)k * (size_t)o->runs + (size_t)r];
+                *m = (nas_time_now() - t0) * 1e3;
+                if (o->clock) *m /= clock_tick(c);
             }
         }
     } else {
         /* each node timed inside whole forward passes */
-        for (int r = -o->warmup; r < o->runs; r++)
+        for (int r = -o->warmup; r < o->runs; r++) {
             for (int k = 0; k < ng; k++) {
                 double t0 = nas_time_now();
                 if ((s = run_steps(e, g[k].from, g[k].to, err))) goto done;
                 if (r >= 0) ms[(size_t)k * (size_t)o->runs + (size_t)r] = (nas_time_now() - t0) * 1e3;
             }
+            if (r >= 0 && o->clock) {
+                double loop = clock_tick(c);
+                for (int k = 0; k < ng; k++) ms[(size_t)k * (size_t)o->runs + (size_t)r] /= loop;
+            }
+        }
     }
     for (int k = 0; k < ng; k++) {
         double med, p90;
@@ -1344,10 +1419,12 @@ done:
 }
 
 nas_status nas_latency_profile_nodes(const nas_arch *a, const nas_latency_opts *o, int isolated,
-                                     double *node_ms, double *total_ms, nas_error *err) {
+                                     double *node_ms, double *total_ms, double *loop_ms,
+                                     nas_error *err) {
     bench_ctx whole, solo;
     nas_status s;
     double *ms = NULL;
+    clock_track c = {1, NULL, 0, 0, 0};
     memset(&solo, 0, sizeof solo);
     if ((s = check_opts(o, err))) return s;
     if ((s = bench_init(a, o, 1, &whole, err))) goto done;
@@ -1356,20 +1433,23 @@ nas_status nas_latency_profile_nodes(const nas_arch *a, const nas_latency_opts *
         s = eng_nomem(err);
         goto done;
     }
-    if ((s = time_runs(&whole, o, ms, err))) goto done;
+    if ((s = time_runs(&whole, o, &c, ms, err))) goto done;
     double p90;
     nas_latency_stats(ms, o->runs, total_ms, &p90);
     for (int i = 0; i < a->n_nodes; i++) node_ms[i] = 0;
     if (!isolated) {
-        s = time_nodes(whole.e, o, 0, node_ms, err);
+        s = time_nodes(whole.e, o, 0, &c, node_ms, err);
         goto done;
     }
     /* an engine without buffer reuse, so that a node's input still holds its
      * value when the node runs again */
     if ((s = bench_init(a, o, 0, &solo, err))) goto done;
     if ((s = nas_engine_run(solo.e, solo.in, solo.out, err))) goto done;
-    s = time_nodes(solo.e, o, 1, node_ms, err);
+    s = time_nodes(solo.e, o, 1, &c, node_ms, err);
 done:
+    if (s == NAS_OK && c.nomem) s = eng_nomem(err);
+    double loop = clock_done(&c);
+    if (loop_ms) *loop_ms = loop;
     free(ms);
     bench_free(&whole);
     bench_free(&solo);

@@ -82,6 +82,7 @@ typedef struct nas_latency_opts {
     double min_time_ms; /* nas_latency_measure: keep timing runs until they span at least
                          * this long (after `runs` runs); default 0 */
     uint64_t seed; /* random weights and input */
+    int clock;     /* 1: time the clock loop after every timed run (see below); default 0 */
 } nas_latency_opts;
 
 /* The defaults above. */
@@ -103,7 +104,24 @@ typedef struct nas_latency {
     double block_ms;                           /* see above */
     double span_ms;                            /* wall time of the timed runs */
     int batch, threads, runs;                  /* runs actually timed */
+    double clock_ratio, loop_ms;               /* with opts.clock (else 0): see below */
 } nas_latency;
+
+/* Clock normalization. A fast block still reads slow when the clock stays
+ * down for the whole window, and the clock's state changes with the load on
+ * the machine. nas_latency_clock_loop times a fixed chain of
+ * NAS_CLOCK_LOOP dependent 64-bit multiply-adds (no memory traffic: its time
+ * follows the core's clock alone). With opts.clock, the loop runs after every
+ * timed run; clock_ratio is the median over the runs of (run time / the loop
+ * time right after it): the latency in units of the loop, the same at any
+ * clock step; loop_ms is the median loop time of the window. A latency table
+ * keeps the typical loop time of its profile (nas_lut_clock) and its values
+ * are in ms at that clock: clock_ratio x that loop time is a measurement in
+ * the table's units (`nas latency --clock LUT.json`; docs/cost.md). */
+#define NAS_CLOCK_LOOP 20000
+/* Runs the loop once and returns its time in ms; *state carries the chain's
+ * value from call to call (any start value). */
+double nas_latency_clock_loop(uint64_t *state);
 
 /* Sets OpenMP to `threads` (< 1: OpenMP's current count) and pins each
  * worker to its own CPU (see above); *used (may be NULL) receives the count. */
@@ -186,6 +204,14 @@ nas_status nas_lut_add_fit_network(nas_lut *t, const nas_arch *a, double latency
 /* Fits the model above on the fit networks with the current table values;
  * NAS_ERR_INVALID when there are none or they give no positive scale. */
 nas_status nas_lut_fit_compute(nas_lut *t, nas_error *err);
+/* Makes the table clock-normalized: every sample, network time and the
+ * constant added so far, in units of the clock loop (opts.clock), is
+ * multiplied by clock_ms (> 0: the profile's typical loop time) and the
+ * table keeps clock_ms. Call once, after all samples and before
+ * nas_lut_fit_compute. */
+void nas_lut_set_clock(nas_lut *t, double clock_ms);
+/* The table's clock loop time (ms), 0 for a table in plain ms. */
+double nas_lut_clock(const nas_lut *t);
 /* The model in use (terms 0 until fitted). */
 const nas_lut_fit *nas_lut_get_fit(const nas_lut *t);
 void nas_lut_set_constant(nas_lut *t, double ms);
@@ -226,8 +252,11 @@ int nas_lut_machine_mismatch(const nas_lut *t, const nas_machine *m, char *msg, 
  * in *total_ms. Each node's primitives are timed separately, the median of
  * opts->runs runs: inside whole forward passes of the normal engine
  * (isolated = 0), or alone, the node's primitives run again and again on an
- * engine without buffer reuse after one whole pass (isolated = 1). */
+ * engine without buffer reuse after one whole pass (isolated = 1). With
+ * opts->clock every sample is divided by the clock loop timed right after
+ * its pass (its run when isolated): ms and *total_ms are in units of the
+ * loop, and *loop_ms (may be NULL) receives the median loop time. */
 nas_status nas_latency_profile_nodes(const nas_arch *a, const nas_latency_opts *opts, int isolated,
-                                     double *ms, double *total_ms, nas_error *err);
+                                     double *ms, double *total_ms, double *loop_ms, nas_error *err);
 
 #endif

@@ -59,6 +59,7 @@ struct nas_lut {
     nas_machine m;
     int version;
     double constant_ms;
+    double clock_ms; /* the clock loop's time the values are scaled to; 0: plain ms */
     lut_entry *e;
     int n, cap;
     net_list prof; /* networks profiled */
@@ -277,6 +278,24 @@ nas_status nas_lut_add_fit_network(nas_lut *t, const nas_arch *a, double latency
 }
 
 void nas_lut_set_constant(nas_lut *t, double ms) { t->constant_ms = ms; }
+
+static void nets_scale(net_list *l, double f) {
+    for (int i = 0; i < l->n; i++) {
+        l->v[i].time_ms *= f;
+        for (int j = 0; l->v[i].ms && j < l->v[i].n; j++) l->v[i].ms[j] *= f;
+    }
+}
+
+void nas_lut_set_clock(nas_lut *t, double clock_ms) {
+    for (int i = 0; i < t->n; i++)
+        for (int j = 0; j < t->e[i].n; j++) t->e[i].ms[j] *= clock_ms;
+    nets_scale(&t->prof, clock_ms);
+    nets_scale(&t->fitn, clock_ms);
+    t->constant_ms *= clock_ms;
+    t->clock_ms = clock_ms;
+}
+
+double nas_lut_clock(const nas_lut *t) { return t->clock_ms; }
 int nas_lut_size(const nas_lut *t) { return t->n; }
 int nas_lut_version(const nas_lut *t) { return t->version; }
 const nas_machine *nas_lut_machine(const nas_lut *t) { return &t->m; }
@@ -500,6 +519,7 @@ nas_status nas_lut_to_json(const nas_lut *t, char **out, nas_error *err) {
     ok = ok && cJSON_AddNumberToObject(m, "threads", t->m.threads);
     ok = ok && cJSON_AddNumberToObject(m, "batch", t->m.batch);
     ok = ok && cJSON_AddNumberToObject(o, "constant_ms", t->constant_ms);
+    if (t->clock_ms > 0) ok = ok && cJSON_AddNumberToObject(o, "clock_ms", t->clock_ms);
     ok = ok && fit_json(o, t);
     ok = ok && (arr = cJSON_AddArrayToObject(o, "entries")) != NULL;
     for (int i = 0; ok && i < t->n; i++) {
@@ -668,6 +688,12 @@ nas_status nas_lut_from_json(const char *json, size_t len, const char *path, nas
     t->m.batch = (int)b;
     if (!num_field(o, "constant_ms", &t->constant_ms)) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: constant_ms: expected a number", path);
+        goto fail;
+    }
+    /* optional: a table made before clock normalization has none */
+    if (cJSON_GetObjectItemCaseSensitive(o, "clock_ms") &&
+        (!num_field(o, "clock_ms", &t->clock_ms) || !(t->clock_ms > 0))) {
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: clock_ms: expected a number > 0", path);
         goto fail;
     }
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "entries"), *it;

@@ -566,11 +566,32 @@ static void test_measure(void) {
     o.min_time_ms = 0;
     o.runs = 0;
     ASSERT_EQ_INT(nas_latency_measure(a, &o, &l, &err), NAS_ERR_INVALID);
+    /* clock-normalized: each run over the loop after it; the median ratio
+     * times the median loop is a time in ms near the median run (units) */
+    o.runs = 15;
+    ASSERT_EQ_INT(l.clock_ratio == 0 && l.loop_ms == 0, 1); /* off by default */
+    o.clock = 1;
+    ASSERT_OK(nas_latency_measure(a, &o, &l, &err), &err);
+    printf("     clock ratio %.3f x median loop %.4f ms = %.4f ms, median %.4f ms\n", l.clock_ratio,
+           l.loop_ms, l.clock_ratio * l.loop_ms, l.median_ms);
+    ASSERT_TRUE(l.clock_ratio > 0 && l.loop_ms > 0);
+    ASSERT_LE(l.clock_ratio * l.loop_ms, 2 * l.median_ms);
+    ASSERT_LE(l.median_ms, 2 * l.clock_ratio * l.loop_ms);
     double ms[] = {5, 1, 4, 2, 3, 10, 6, 7, 8, 9}, med, p90;
     nas_latency_stats(ms, 10, &med, &p90);
     ASSERT_NEAR(med, 5.5, 1e-12);
     ASSERT_NEAR(p90, 9, 1e-12);
     nas_arch_destroy(a);
+}
+
+/* The loop runs its whole chain: the state it leaves is the chain's value
+ * computed here, step by step. */
+static void test_clock_loop(void) {
+    uint64_t state = 12345, x = 12345;
+    for (int i = 0; i < NAS_CLOCK_LOOP; i++) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    double ms = nas_latency_clock_loop(&state);
+    ASSERT_TRUE(ms > 0);
+    ASSERT_TRUE(state == x);
 }
 
 static void test_lut_keys(void) {
@@ -630,6 +651,18 @@ static void test_lut_predict_save_load(void) {
     ASSERT_CONTAINS(msg, "Other CPU 9000");
     ASSERT_CONTAINS(msg, m.cpu);
     ASSERT_CONTAINS(msg, "9.9.9");
+    nas_lut_destroy(u);
+    /* values in units of the clock loop become ms at the table's loop time */
+    ASSERT_NEAR(nas_lut_clock(t), 0, 0);
+    nas_lut_set_clock(t, 0.02);
+    ASSERT_NEAR(nas_lut_clock(t), 0.02, 0);
+    ASSERT_OK(nas_lut_predict(t, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, 0.02 * sum, 1e-12);
+    ASSERT_OK(nas_lut_save(t, path, &err), &err);
+    ASSERT_OK(nas_lut_load(path, &u, &err), &err);
+    ASSERT_NEAR(nas_lut_clock(u), 0.02, 1e-15);
+    ASSERT_OK(nas_lut_predict(u, a, &ms, &err), &err);
+    ASSERT_NEAR(ms, 0.02 * sum, 1e-12);
     nas_lut_destroy(u);
     nas_lut_destroy(t);
     /* an arch with an op the table lacks */
@@ -892,6 +925,10 @@ static void test_lut_versions(void) {
          ", \"constant_ms\": 0, \"entries\": [{\"key\": \"x\", \"ms\": 1}, "
          "{\"key\": \"x\", \"ms\": 2}]",
          "entries[1]: key \"x\" appears twice"},
+        {"\"version\": 1, " MACHINE ", \"constant_ms\": 0, \"clock_ms\": -0.02, " ENTRIES,
+         "v.json: clock_ms: expected a number > 0"},
+        {"\"version\": 1, " MACHINE ", \"constant_ms\": 0, \"clock_ms\": \"fast\", " ENTRIES,
+         "v.json: clock_ms: expected a number > 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         len = snprintf(text, sizeof text, "{\"format\": \"nas-latency-lut\", %s}", bad[i].body);
@@ -910,9 +947,12 @@ static void test_profile_nodes(void) {
     nas_latency_opts o = nas_latency_opts_default();
     o.runs = 7;
     o.warmup = 2;
-    for (int isolated = 0; isolated < 2; isolated++) {
+    for (int isolated = 0; isolated < 4; isolated++) {
         sum = 0;
-        ASSERT_OK(nas_latency_profile_nodes(a, &o, isolated, ms, &total, &err), &err);
+        double loop = -1;
+        o.clock = isolated >= 2; /* then in units of the clock loop */
+        ASSERT_OK(nas_latency_profile_nodes(a, &o, isolated % 2, ms, &total, &loop, &err), &err);
+        ASSERT_TRUE(o.clock ? loop > 0 : loop == 0);
         for (int i = 0; i < a->n_nodes; i++) {
             char *k = nas_lut_key(a, i);
             if (!k && ms[i] != 0) TEST_FAIL_("node %d has no key but %g ms", i, ms[i]);
@@ -920,8 +960,8 @@ static void test_profile_nodes(void) {
             sum += ms[i];
             free(k);
         }
-        printf("     %s: total %.3f ms, sum of nodes %.3f ms\n", isolated ? "isolated" : "in context",
-               total, sum);
+        printf("     %s%s: total %.3f, sum of nodes %.3f (%s)\n", isolated % 2 ? "isolated" : "in context",
+               o.clock ? ", clock" : "", total, sum, o.clock ? "loops" : "ms");
         ASSERT_TRUE(total > 0);
     }
     free(ms);
@@ -979,6 +1019,15 @@ static void test_cli(void) {
     ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
     ASSERT_CONTAINS(text, "\"method\":\t\"measured\"");
     free(text);
+    /* --clock needs a table with a clock loop time, and is not --lut */
+    snprintf(cmd, sizeof cmd, "%s latency %s --clock %s > %s 2>&1", NAS_BINARY, path, lut, out);
+    ASSERT_EQ_INT(run(cmd), 1);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "test_latency_cli_lut.json: the table has no clock_ms");
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s latency %s --clock %s --lut %s 2>/dev/null", NAS_BINARY, path,
+             lut, lut);
+    ASSERT_EQ_INT(run(cmd), 2);
     remove(path);
     remove(lut);
     remove(out);
@@ -1018,6 +1067,7 @@ static void test_cli_profile(void) {
     ASSERT_EQ_INT(nas_lut_version(t), 2);
     ASSERT_EQ_INT(nas_lut_get_fit(t)->networks, 4);
     ASSERT_EQ_INT(nas_lut_get_fit(t)->terms, 1); /* too few networks for more */
+    ASSERT_TRUE(nas_lut_clock(t) > 0);          /* profiled in clock-normalized time */
     nas_lut_destroy(t);
     snprintf(cmd, sizeof cmd, "%s space sample %s -n 1 --seed 3 -o test_latency_tiny_archs > /dev/null",
              NAS_BINARY, sp);
@@ -1028,6 +1078,17 @@ static void test_cli_profile(void) {
     ASSERT_EQ_INT(run(cmd), 0);
     ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
     ASSERT_CONTAINS(text, "\"method\":\t\"lut\"");
+    free(text);
+    /* measured in the table's units: ratio x the table's loop time */
+    snprintf(cmd, sizeof cmd,
+             "%s latency test_latency_tiny_archs/arch_0000.json --clock %s --threads 1 --runs 5 "
+             "--min-time 0 --json > %s",
+             NAS_BINARY, lut, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "\"method\":\t\"measured\"");
+    ASSERT_CONTAINS(text, "\"clock_ms\"");
+    ASSERT_CONTAINS(text, "\"clock_ratio\"");
     free(text);
     remove("test_latency_tiny_archs/arch_0000.json");
     remove("test_latency_tiny_archs");
@@ -1044,6 +1105,7 @@ static const test_case TESTS[] = {
     {"engine_matches_network", test_engine_matches_network},
     {"engine_errors", test_engine_errors},
     {"measure", test_measure},
+    {"clock_loop", test_clock_loop},
     {"lut_keys", test_lut_keys},
     {"lut_predict_save_load", test_lut_predict_save_load},
     {"lut_fit_recovers", test_lut_fit_recovers},

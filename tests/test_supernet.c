@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 #include "evaluator/data.h"
 #include "evaluator/supernet.h"
@@ -508,6 +511,119 @@ static void test_error_paths(void) {
     ss_space_destroy(o);
 }
 
+
+/* An IDX directory of n_train + n_test 12x12 images of make_set's textures
+ * (pixels 0..255), for the command-line tests. */
+static void write_idx_textures(const char *dir, int n_train, int n_test) {
+    const char *names[2] = {"train", "t10k"};
+    int counts[2] = {n_train, n_test};
+    for (int s = 0; s < 2; s++) {
+        nas_dataset ds;
+        make_set(&ds, (size_t)counts[s], (uint64_t)s + 10);
+        size_t n = (size_t)counts[s], li = 16 + n * 144, ll = 8 + n;
+        unsigned char *im = malloc(li), *lb = malloc(ll);
+        if (!im || !lb) abort();
+        static const unsigned char img_head[8] = {0, 0, 8, 3}, lab_head[4] = {0, 0, 8, 1};
+        memcpy(im, img_head, 4), memcpy(lb, lab_head, 4);
+        for (int b = 0; b < 4; b++) {
+            im[4 + b] = lb[4 + b] = (unsigned char)(n >> (8 * (3 - b)));
+            im[8 + b] = im[12 + b] = (unsigned char)(12 >> (8 * (3 - b)));
+        }
+        for (size_t i = 0; i < n * 144; i++) im[16 + i] = (unsigned char)(ds.x[i] * 255.0f);
+        for (size_t i = 0; i < n; i++) lb[8 + i] = ds.y[i];
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, names[s]);
+        write_bytes(p, (const char *)im, li);
+        snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, names[s]);
+        write_bytes(p, (const char *)lb, ll);
+        free(im), free(lb);
+        nas_dataset_deinit(&ds);
+    }
+}
+
+static int run_cmd(const char *cmd) {
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `nas supernet rank` with several seeds per arch, then again on the stored
+ * stand-alone accuracies (--standalone): the same ground truth, no training;
+ * a file of other archs or of another split is refused. */
+static void test_cli_rank(void) {
+    char *dir = tmpdir(), cmd[4096], path[700];
+    nas_error err = {0};
+    snprintf(path, sizeof path, "%s/tiny.nas", dir);
+    write_bytes(path, TINY, strlen(TINY));
+    write_idx_textures(dir, 200, 40);
+    snprintf(cmd, sizeof cmd,
+             "%s supernet train %s/tiny.nas --data idx:%s --val-fraction 0.25 --epochs 1 --batch 32 "
+             "--threads 1 --out %s/sn > /dev/null 2>&1",
+             NAS_BINARY, dir, dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    const char *rank = "%s supernet rank %s/tiny.nas --supernet %s/sn --archs 3 --threads 1 --batch 16 "
+                       "--recal-batches 2";
+    int n = snprintf(cmd, sizeof cmd, rank, NAS_BINARY, dir, dir);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --train-epochs 1 --train-seeds 2 --json > %s/r1.json 2>/dev/null",
+             dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json --json > %s/r2.json 2>/dev/null", dir,
+             dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1, l2;
+    snprintf(path, sizeof path, "%s/r1.json", dir);
+    ASSERT_OK(nas_file_read(path, &t1, &l1, &err), &err);
+    snprintf(path, sizeof path, "%s/r2.json", dir);
+    ASSERT_OK(nas_file_read(path, &t2, &l2, &err), &err);
+    cJSON *j1 = cJSON_Parse(t1), *j2 = cJSON_Parse(t2);
+    ASSERT_TRUE(j1 && j2);
+    ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(j1, "seed_kendall_tau")));
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(j2, "train_seeds")->valuedouble, 2);
+    ASSERT_CONTAINS(cJSON_GetObjectItem(j2, "standalone_from")->valuestring, "r1.json");
+    cJSON *c1 = cJSON_GetObjectItem(j1, "candidates"), *c2 = cJSON_GetObjectItem(j2, "candidates");
+    ASSERT_EQ_INT(cJSON_GetArraySize(c1), 3);
+    ASSERT_EQ_INT(cJSON_GetArraySize(c2), 3);
+    for (int i = 0; i < 3; i++) {
+        cJSON *a = cJSON_GetArrayItem(c1, i), *b = cJSON_GetArrayItem(c2, i);
+        ASSERT_STR_EQ(cJSON_GetObjectItem(a, "arch_hash")->valuestring,
+                      cJSON_GetObjectItem(b, "arch_hash")->valuestring);
+        cJSON *s = cJSON_GetObjectItem(a, "standalone_seed_accuracies");
+        ASSERT_EQ_INT(cJSON_GetArraySize(s), 2);
+        double mean = 0.5 * (cJSON_GetArrayItem(s, 0)->valuedouble + cJSON_GetArrayItem(s, 1)->valuedouble);
+        ASSERT_NEAR(cJSON_GetObjectItem(a, "standalone_val_accuracy")->valuedouble, mean, 1e-6);
+        ASSERT_NEAR(cJSON_GetObjectItem(b, "standalone_val_accuracy")->valuedouble, mean, 1e-6);
+        /* the supernet scores the same archs the same way */
+        ASSERT_NEAR(cJSON_GetObjectItem(a, "supernet_val_accuracy")->valuedouble,
+                    cJSON_GetObjectItem(b, "supernet_val_accuracy")->valuedouble, 1e-9);
+    }
+    cJSON_Delete(j1);
+    cJSON_Delete(j2);
+    free(t2);
+    /* other archs (another seed), training flags with --standalone, another split */
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --seed 9 --standalone %s/r1.json > %s/out.txt 2>&1", dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 1);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    ASSERT_OK(nas_file_read(path, &t2, &l2, &err), &err);
+    ASSERT_CONTAINS(t2, "r1.json has no stand-alone accuracy for arch");
+    free(t2);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json --train-epochs 2 2>/dev/null", dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 2);
+    char *at = strstr(t1, "\"val_fraction\": 0.25");
+    ASSERT_TRUE(at != NULL);
+    memcpy(at + strlen("\"val_fraction\": 0."), "35", 2);
+    snprintf(path, sizeof path, "%s/r1.json", dir);
+    write_bytes(path, t1, l1);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json > %s/out.txt 2>&1", dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 1);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    ASSERT_OK(nas_file_read(path, &t2, &l2, &err), &err);
+    ASSERT_CONTAINS(t2, "r1.json: data: its stand-alone accuracies come from");
+    free(t2);
+    free(t1);
+    rm_dir(dir);
+    free(dir);
+}
+
 static const test_case TESTS[] = {
     {"slice_centre_crop", test_slice_centre_crop},
     {"slice_leading_channels", test_slice_leading_channels},
@@ -518,6 +634,7 @@ static const test_case TESTS[] = {
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
     {"new_tensors_during_training", test_new_tensors_during_training},
     {"error_paths", test_error_paths},
+    {"cli_rank", test_cli_rank},
     {0, 0},
 };
 

@@ -17,6 +17,12 @@ the measurement then used (the median of --runs consecutive runs,
 `nas latency --min-time 0`, its median_ms), measured right after each
 current measurement.
 
+Clock-normalized: every measurement also gives its clock ratio (each run's
+time over a fixed loop timed right after it, median over the runs); times
+the table's clock loop time (clock_ms) it is the measurement in the table's
+units, what `nas latency --clock LUT.json` reports. The table's values are
+in those units (nas profile normalizes every sample the same way).
+
     bench/latency_lut/run.py --nas build/nas [--space spaces/mobilenet.nas]
         [-n 100] [--threads 1] [--runs 50] [--samples 5000] [--isolated] [--lut LUT.json]
         [--workdir DIR]
@@ -38,10 +44,11 @@ def run(cmd):
 
 
 def latency(nas, path, extra):
-    """(latency_ms as nas latency reports it, median of --runs consecutive runs)"""
-    new = json.loads(run([nas, "latency", path, "--json"] + extra))["latency_ms"]
+    """(latency_ms as nas latency reports it, median of --runs consecutive runs,
+    clock_ratio: the run time over the clock loop's, median over the runs)"""
+    j = json.loads(run([nas, "latency", path, "--json"] + extra))
     old = json.loads(run([nas, "latency", path, "--json", "--min-time", "0"] + extra))["median_ms"]
-    return new, old
+    return j["latency_ms"], old, j["clock_ratio"]
 
 
 def score(pred, meas):
@@ -92,10 +99,11 @@ def main():
     t_profile = time.time() - t0
     lut_json = json.load(open(lut))
     const = lut_json["constant_ms"]
+    clock = lut_json.get("clock_ms", 0.0)
     rows, missing = [], 0
-    print("%-16s %9s %9s %9s %7s | %9s %9s %9s %7s" %
-          ("arch", "before", "measured", "predicted", "error", "old bef.", "old meas", "sum+c",
-           "error"))
+    print("%-16s %9s %9s %9s %7s %9s %7s | %9s %9s %9s %7s" %
+          ("arch", "before", "measured", "predicted", "error", "clk meas", "error", "old bef.",
+           "old meas", "sum+c", "error"))
     for f in files:
         r = subprocess.run([args.nas, "latency", f, "--json", "--lut", lut, "--threads",
                             str(args.threads)], capture_output=True, text=True)
@@ -105,23 +113,25 @@ def main():
             continue
         j = json.loads(r.stdout)
         p, p_old = j["latency_ms"], j["sum_ms"] + const
-        m, m_old = latency(args.nas, f, common)
-        b, b_old = before[f]
-        rows.append((b, m, p, b_old, m_old, p_old))
-        print("%-16s %9.4f %9.4f %9.4f %+6.1f%% | %9.4f %9.4f %9.4f %+6.1f%%" %
-              (os.path.basename(f), b, m, p, 100 * (p - m) / m, b_old, m_old, p_old,
+        m, m_old, m_ratio = latency(args.nas, f, common)
+        b, b_old, b_ratio = before[f]
+        rows.append((b, m, p, b_old, m_old, p_old, b_ratio * clock, m_ratio * clock))
+        mc = m_ratio * clock
+        print("%-16s %9.4f %9.4f %9.4f %+6.1f%% %9.4f %+6.1f%% | %9.4f %9.4f %9.4f %+6.1f%%" %
+              (os.path.basename(f), b, m, p, 100 * (p - m) / m, mc,
+               100 * (p - mc) / mc if mc else 0.0, b_old, m_old, p_old,
                100 * (p_old - m_old) / m_old))
     if not rows:
         sys.exit("no arch could be predicted")
-    b, m, p, b_old, m_old, p_old = (list(c) for c in zip(*rows))
+    b, m, p, b_old, m_old, p_old, b_clk, m_clk = (list(c) for c in zip(*rows))
     mach = lut_json["machine"]
     fit = lut_json.get("fit", {})
     print()
     print("end: %s" % loadavg())
     print("machine: %s, ISA %s, oneDNN %s, %d thread(s), batch %d" %
           (mach["cpu"], mach["isa"], mach["onednn"], mach["threads"], mach["batch"]))
-    print("table: version %d, %d op keys, constant %.4f ms%s" %
-          (lut_json["version"], len(lut_json["entries"]), const,
+    print("table: version %d, %d op keys, constant %.4f ms, clock loop %.4f ms%s" %
+          (lut_json["version"], len(lut_json["entries"]), const, clock,
            "" if args.lut else ", built in %.1f s" % t_profile))
     if fit.get("terms"):
         print("fit: %d terms on %d networks: latency = %.4f x sum + %.5f ms x weight MiB %+.4f ms"
@@ -134,19 +144,25 @@ def main():
     print(line("LUT prediction vs measurement:", p, m))
     print(line("LUT prediction vs measurement before profiling:", p, b))
     print(line("drift floor (measurement before profiling vs after):", b, m))
+    if clock > 0:
+        print(line("LUT prediction vs clock-normalized measurement:", p, m_clk))
+        print(line("LUT prediction vs clock-normalized measurement before:", p, b_clk))
+        print(line("drift floor, clock-normalized (before vs after):", b_clk, m_clk))
     print(line("old: sum + constant vs old measurement:", p_old, m_old))
     print(line("old: sum + constant vs old measurement before profiling:", p_old, b_old))
     print(line("old: drift floor of the old measurement:", b_old, m_old))
     print()
     print("every predictor against every measurement (MAPE / within +-10% / worst):")
     cell = lambda x, y: "%5.2f%% / %5.1f%% / %4.1f%%" % score(x, y)
-    print("%-24s %-26s %-26s %-26s %-26s" % ("", "measurement after", "measurement before",
-                                              "old meas. after", "old meas. before"))
+    print("%-16s %-26s %-26s %-26s %-26s %-26s %-26s" % (
+        "", "measurement after", "measurement before", "clock-norm. after", "clock-norm. before",
+        "old meas. after", "old meas. before"))
     for name, x in (("fitted table", p), ("sum + constant", p_old)):
-        print("%-24s %-26s %-26s %-26s %-26s" % (name, cell(x, m), cell(x, b), cell(x, m_old),
-                                                  cell(x, b_old)))
-    print("drift floor (before vs after): measurement %s; old measurement %s"
-          % (cell(b, m), cell(b_old, m_old)))
+        print("%-16s %-26s %-26s %-26s %-26s %-26s %-26s" % (
+            name, cell(x, m), cell(x, b), cell(x, m_clk) if clock else "-",
+            cell(x, b_clk) if clock else "-", cell(x, m_old), cell(x, b_old)))
+    print("drift floor (before vs after): measurement %s; clock-normalized %s; old measurement %s"
+          % (cell(b, m), cell(b_clk, m_clk) if clock else "-", cell(b_old, m_old)))
     return 0
 
 

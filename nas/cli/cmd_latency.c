@@ -20,7 +20,8 @@ static void latency_usage(FILE *out) {
     fprintf(
         out,
         "usage: nas latency A.json [--batch B] [--threads T] [--runs N] [--warmup N]\n"
-        "                   [--min-time MS] [--lut LUT.json [--fallback] [--nodes]] [--json]\n"
+        "                   [--min-time MS] [--lut LUT.json [--fallback] [--nodes]]\n"
+        "                   [--clock LUT.json] [--json]\n"
         "\n"
         "Measures the arch's inference latency on this machine with the oneDNN engine\n"
         "(BN folded, activations fused, random weights), threads fixed and pinned one\n"
@@ -28,7 +29,10 @@ static void latency_usage(FILE *out) {
         "the latency is the median of the fastest block of 10 consecutive runs (the\n"
         "machine's clock steps down while other work runs; docs/cost.md), also the\n"
         "median and p90 of all runs. With --lut, predicts it from a table made by\n"
-        "`nas profile` instead (sum over ops, corrected by the table's fit).\n"
+        "`nas profile` instead (sum over ops, corrected by the table's fit). With\n"
+        "--clock, measures in the table's units: every run is divided by a fixed\n"
+        "loop timed right after it, and the median ratio is scaled by the loop time\n"
+        "the table was profiled at (the same figure at any clock step).\n"
         "\n"
         "  --batch B      images per run (default 1)\n"
         "  --threads T    OpenMP threads, pinned (default: OpenMP's count, pinned)\n"
@@ -37,8 +41,9 @@ static void latency_usage(FILE *out) {
         "  --lut FILE     predict from this table; an op it lacks is an error\n"
         "  --fallback     with --lut: measure instead when the table lacks an op\n"
         "  --nodes        with --lut --json: each node's key and table value\n"
+        "  --clock FILE   measure clock-normalized to this table's clock loop\n"
         "  --json         one JSON object: latency_ms, median_ms, p90_ms, batch, threads,\n"
-        "                 method (measured|lut), ...\n");
+        "                 method (measured|lut), clock_ratio, loop_ms, ...\n");
 }
 
 static void profile_usage(FILE *out) {
@@ -109,11 +114,13 @@ static int add_lut_nodes(cJSON *o, const nas_lut *t, const nas_arch *a) {
     return ok;
 }
 
-/* measured: l; predicted: ms from table t at lut (sum_ms: its op values) */
-static int print_json(const nas_latency *l, double ms, double sum_ms, int batch, int threads,
-                      const char *lut, const nas_lut *t, int nodes, const nas_arch *a) {
+/* measured: l (clock_ms > 0: normalized to that loop time); predicted: ms
+ * from table t at lut (sum_ms: its op values) */
+static int print_json(const nas_latency *l, double clock_ms, double ms, double sum_ms, int batch,
+                      int threads, const char *lut, const nas_lut *t, int nodes, const nas_arch *a) {
     cJSON *o = cJSON_CreateObject();
-    int ok = o && cJSON_AddNumberToObject(o, "latency_ms", l ? l->block_ms : ms) &&
+    if (l) ms = clock_ms > 0 ? l->clock_ratio * clock_ms : l->block_ms;
+    int ok = o && cJSON_AddNumberToObject(o, "latency_ms", ms) &&
              cJSON_AddNumberToObject(o, "median_ms", l ? l->median_ms : ms) &&
              cJSON_AddNumberToObject(o, "p90_ms", l ? l->p90_ms : ms) &&
              cJSON_AddNumberToObject(o, "batch", batch) &&
@@ -123,7 +130,11 @@ static int print_json(const nas_latency *l, double ms, double sum_ms, int batch,
         ok = cJSON_AddNumberToObject(o, "mean_ms", l->mean_ms) &&
              cJSON_AddNumberToObject(o, "min_ms", l->min_ms) &&
              cJSON_AddNumberToObject(o, "runs", l->runs) &&
-             cJSON_AddNumberToObject(o, "span_ms", l->span_ms);
+             cJSON_AddNumberToObject(o, "span_ms", l->span_ms) &&
+             cJSON_AddNumberToObject(o, "block_ms", l->block_ms) &&
+             cJSON_AddNumberToObject(o, "clock_ratio", l->clock_ratio) &&
+             cJSON_AddNumberToObject(o, "loop_ms", l->loop_ms);
+    if (ok && l && clock_ms > 0) ok = cJSON_AddNumberToObject(o, "clock_ms", clock_ms) != NULL;
     if (ok && lut)
         ok = cJSON_AddStringToObject(o, "lut", lut) &&
              cJSON_AddNumberToObject(o, "sum_ms", sum_ms) &&
@@ -138,7 +149,8 @@ static int print_json(const nas_latency *l, double ms, double sum_ms, int batch,
 }
 
 int cmd_latency(int argc, char **argv, const nas_logger *lg) {
-    const char *path = NULL, *lut_path = NULL;
+    const char *path = NULL, *lut_path = NULL, *clock_path = NULL;
+    double clock_ms = 0;
     int json = 0, fallback = 0, nodes = 0, rc = CLI_EXIT_ERROR, threads = 0, min_time = 500;
     nas_latency_opts o = nas_latency_opts_default();
     nas_arch *a = NULL;
@@ -160,6 +172,9 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
         } else if (!strcmp(s, "--lut")) {
             if (i + 1 >= argc) return cli_usage_error("latency", "--lut needs a file");
             lut_path = argv[++i];
+        } else if (!strcmp(s, "--clock")) {
+            if (i + 1 >= argc) return cli_usage_error("latency", "--clock needs a file");
+            clock_path = argv[++i];
         } else if (int_flag("latency", argc, argv, &i, "--batch", 1, 65536, &o.batch, &urc) ||
                    int_flag("latency", argc, argv, &i, "--threads", 1, 1024, &threads, &urc) ||
                    int_flag("latency", argc, argv, &i, "--runs", 1, 1000000, &o.runs, &urc) ||
@@ -176,10 +191,29 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     }
     if (!path) return cli_usage_error("latency", "missing the arch file (A.json)");
     if (fallback && !lut_path) return cli_usage_error("latency", "--fallback needs --lut");
+    if (clock_path && lut_path)
+        return cli_usage_error("latency", "--clock measures and --lut predicts: one or the other");
     o.min_time_ms = min_time;
+    o.clock = 1;
     if (nas_arch_load(path, &a, &err) != NAS_OK) goto fail;
     if (nas_latency_pin(threads, &threads, &err) != NAS_OK) goto fail;
     o.threads = threads;
+    if (clock_path) {
+        nas_machine m;
+        char msg[1024];
+        if (nas_lut_load(clock_path, &lut, &err) != NAS_OK) goto fail;
+        if (!(nas_lut_clock(lut) > 0)) {
+            NAS_FAIL(&err, NAS_ERR_INVALID,
+                     "%s: the table has no clock_ms (made before clock normalization; re-run nas "
+                     "profile)",
+                     clock_path);
+            goto fail;
+        }
+        clock_ms = nas_lut_clock(lut);
+        nas_machine_describe(threads, o.batch, &m);
+        if (nas_lut_machine_mismatch(lut, &m, msg, sizeof msg))
+            NAS_WARN(lg, "%s: %s", clock_path, msg);
+    }
     if (lut_path) {
         nas_machine m;
         char msg[1024];
@@ -199,7 +233,7 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
         if (s == NAS_OK) s = nas_lut_predict(lut, a, &ms, &err);
         if (s == NAS_OK) {
             if (json) {
-                if (!print_json(NULL, ms, sum_ms, o.batch, threads, lut_path, lut, nodes, a))
+                if (!print_json(NULL, 0, ms, sum_ms, o.batch, threads, lut_path, lut, nodes, a))
                     goto nomem;
             } else {
                 printf("latency %.4f ms (predicted from %s, batch %d, %d threads)\n", ms, lut_path,
@@ -215,7 +249,13 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     nas_latency l;
     if (nas_latency_measure(a, &o, &l, &err) != NAS_OK) goto fail;
     if (json) {
-        if (!print_json(&l, 0, 0, o.batch, threads, NULL, NULL, 0, a)) goto nomem;
+        if (!print_json(&l, clock_ms, 0, 0, o.batch, threads, NULL, NULL, 0, a)) goto nomem;
+    } else if (clock_ms > 0) {
+        printf("latency %.4f ms at the clock of %s (run time / clock loop, median over %d runs: "
+               "%.3f x %.4f ms), fastest block %.4f ms, fastest loop here %.4f ms (%.0f ms, batch "
+               "%d, %d threads pinned)\n",
+               l.clock_ratio * clock_ms, clock_path, l.runs, l.clock_ratio, clock_ms, l.block_ms,
+               l.loop_ms, l.span_ms, o.batch, threads);
     } else {
         printf("latency %.4f ms (fastest block of %d runs), median %.4f ms, p90 %.4f ms (min %.4f, "
                "mean %.4f; %d runs over %.0f ms after %d warm-up, batch %d, %d threads pinned)\n",
@@ -336,15 +376,18 @@ static int cmp_dbl(const void *x, const void *y) {
 
 /* Measures up to `want` networks of ps like `nas latency` (the ones not
  * profiled first, so that the fit sees networks the table values did not
- * come from; only networks whose keys are all in the table) and fits the
- * table's network-level model on them; prints the fit and its residuals. */
-static nas_status fit_table(nas_lut *lut, const prof_set *ps, const char *profiled, int want,
-                            const nas_latency_opts *prof_opts, int min_time, const nas_logger *lg,
-                            nas_error *err) {
+ * come from; only networks whose keys are all in the table) and keeps them
+ * for the fit, in units of the clock loop; each one's median loop time is
+ * appended to loops[*n_loops]. */
+static nas_status measure_fit(nas_lut *lut, const prof_set *ps, const char *profiled, int want,
+                              const nas_latency_opts *prof_opts, int min_time, double *loops,
+                              int *n_loops,
+                              const nas_logger *lg, nas_error *err) {
     nas_latency_opts lo = nas_latency_opts_default();
     lo.batch = prof_opts->batch;
     lo.threads = prof_opts->threads;
     lo.min_time_ms = min_time;
+    lo.clock = 1;
     int used = 0;
     for (int pass = 0; pass < 2 && used < want; pass++)
         for (int i = 0; i < ps->n && used < want; i++) {
@@ -354,12 +397,19 @@ static nas_status fit_table(nas_lut *lut, const prof_set *ps, const char *profil
             if (s == NAS_ERR_UNSUPPORTED) continue; /* a key the table lacks */
             nas_latency l;
             if (s != NAS_OK || (s = nas_latency_measure(ps->v[i].a, &lo, &l, err)) != NAS_OK ||
-                (s = nas_lut_add_fit_network(lut, ps->v[i].a, l.block_ms, err)) != NAS_OK)
+                (s = nas_lut_add_fit_network(lut, ps->v[i].a, l.clock_ratio, err)) != NAS_OK)
                 return s;
+            loops[(*n_loops)++] = l.loop_ms;
             if (++used % 20 == 0)
                 NAS_INFO(lg, "profile: %d of %d fit networks measured", used, want);
         }
     nas_error_clear(err);
+    return NAS_OK;
+}
+
+/* Fits the table's network-level model on its fit networks; prints the fit
+ * and its residuals. */
+static nas_status fit_table(nas_lut *lut, int min_time, const nas_logger *lg, nas_error *err) {
     nas_status s = nas_lut_fit_compute(lut, err);
     if (s == NAS_ERR_INVALID) {
         NAS_WARN(lg, "profile: no fit (%s); the table predicts sum + constant", err->msg);
@@ -374,7 +424,7 @@ static nas_status fit_table(nas_lut *lut, const prof_set *ps, const char *profil
                  f->weight_ms_per_mib < 0 ? '-' : '+', fabs(f->weight_ms_per_mib));
     printf("fit on %d networks (each timed as nas latency: >= %d runs over >= %d ms): latency = "
            "%.4f x sum%s %c %.4f ms%s\n",
-           f->networks, lo.runs, min_time, f->scale, wterm, f->offset_ms < 0 ? '-' : '+',
+           f->networks, nas_latency_opts_default().runs, min_time, f->scale, wterm, f->offset_ms < 0 ? '-' : '+',
            fabs(f->offset_ms),
            f->terms < 3 ? " (fewer terms: too few or too similar networks)" : "");
     printf("  fit residuals:     MAPE %.2f%%, within +-10%% %.1f%%, worst %.1f%%, mean %+.2f%%\n",
@@ -396,12 +446,13 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     char **seen = NULL;
     int *count = NULL, n_seen = 0, cap_seen = 0;
     double *node_ms = NULL, *consts = NULL;
-    double *point = NULL;
+    double *point = NULL, *loops = NULL;
     char *profiled_net = NULL;
     memset(&ps, 0, sizeof ps);
     nas_error_clear(&err);
     o.runs = 20;
     o.warmup = 5;
+    o.clock = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int urc = 0;
@@ -476,13 +527,18 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     /* measure networks until every key has >= 3 samples and >= 20 constants */
     for (int j = 0; j < n_seen; j++) count[j] = 0;
     int n_const = 0, profiled = 0;
+    /* the median clock loop time of each network measured (ms) */
+    int n_loops = 0;
+    if (!(loops = malloc(((size_t)ps.n + (size_t)fit_networks) * sizeof *loops))) goto nomem;
     for (int i = 0; i < ps.n; i++) {
         const nas_arch *a = ps.v[i].a;
         if (n_const >= 20 && !needs_profile(a, seen, count, n_seen, 3)) continue;
         free(node_ms);
         if (!(node_ms = calloc((size_t)a->n_nodes, sizeof *node_ms))) goto nomem;
-        double total, sum = 0;
-        if (nas_latency_profile_nodes(a, &o, isolated, node_ms, &total, &err) != NAS_OK) goto fail;
+        double total, sum = 0, loop;
+        if (nas_latency_profile_nodes(a, &o, isolated, node_ms, &total, &loop, &err) != NAS_OK)
+            goto fail;
+        loops[n_loops++] = loop;
         if (nas_lut_add_network(lut, a, node_ms, total, &err) != NAS_OK) goto fail;
         for (int k = 1; k < a->n_nodes; k++) {
             char *key = nas_lut_key(a, k);
@@ -503,15 +559,22 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
      * the sum of its own node medians in the same process): the time no node
      * accounts for (the final reorder, gaps between primitives) */
     qsort(consts, (size_t)n_const, sizeof *consts, cmp_dbl);
-    nas_lut_set_constant(lut, n_const ? consts[n_const / 2] : 0.0);
-    printf("%s: %d op keys from %d networks (%d measured), constant %.4f ms; %s, ISA %s, oneDNN %s, "
-           "%d threads, batch %d\n",
-           out_path, nas_lut_size(lut), ps.n, profiled, n_const ? consts[n_const / 2] : 0.0, m.cpu,
+    double constant = n_const ? consts[n_const / 2] : 0.0;
+    nas_lut_set_constant(lut, constant);
+    if (fit_networks > 0 && measure_fit(lut, &ps, profiled_net, fit_networks, &o, min_time,
+                                        loops, &n_loops, lg, &err) != NAS_OK)
+        goto fail;
+    /* every time so far is in units of the clock loop: ms at the clock the
+     * machine ran at most of the time (the median over the networks) */
+    double clock_ms, p90;
+    nas_latency_stats(loops, n_loops, &clock_ms, &p90);
+    nas_lut_set_clock(lut, clock_ms);
+    printf("%s: %d op keys from %d networks (%d measured), constant %.4f ms, clock loop %.4f ms; "
+           "%s, ISA %s, oneDNN %s, %d threads, batch %d\n",
+           out_path, nas_lut_size(lut), ps.n, profiled, constant * clock_ms, clock_ms, m.cpu,
            m.isa, m.dnnl, threads, o.batch);
     fflush(stdout);
-    if (fit_networks > 0 &&
-        fit_table(lut, &ps, profiled_net, fit_networks, &o, min_time, lg, &err) != NAS_OK)
-        goto fail;
+    if (fit_networks > 0 && fit_table(lut, min_time, lg, &err) != NAS_OK) goto fail;
     if (nas_lut_save(lut, out_path, &err) != NAS_OK) goto fail;
     rc = CLI_EXIT_OK;
     goto done;
@@ -528,6 +591,7 @@ done:
     free(node_ms);
     free(consts);
     free(point);
+    free(loops);
     free(profiled_net);
     nas_lut_destroy(lut);
     ss_space_destroy(sp);

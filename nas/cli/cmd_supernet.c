@@ -13,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "evaluator/data.h"
 #include "evaluator/supernet.h"
 #include "evaluator/train.h"
 #include "nas/cli/cli.h"
 #include "nas/core/arch.h"
+#include "nas/core/fileio.h"
 #include "searchspace/space.h"
 
 static const char *USAGE =
@@ -99,6 +102,11 @@ static const char *HELP_RANK =
     "  --archs N            candidates (default 20)\n"
     "  --train-epochs E     stand-alone epochs per candidate (default 3)\n"
     "  --train-batch B      stand-alone batch (default 128)\n"
+    "  --train-seeds K      train each candidate K times (seeds S..S+K-1) and rank by\n"
+    "                       the mean; also prints how well the seeds agree (default 1)\n"
+    "  --standalone FILE    take the stand-alone accuracies from an earlier\n"
+    "                       `rank --json` (same space, data split, --seed and --archs)\n"
+    "                       instead of training: compares supernets on one ground truth\n"
     "  --seed S             picks the candidates and seeds training (default 0)\n"
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
@@ -109,7 +117,7 @@ static const char *HELP_RANK =
 enum {
     O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH,
     O_SEED, O_THREADS, O_OUT, O_SUPERNET, O_ARCH, O_SAMPLE, O_RECAL, O_EXTRACT, O_JSON, O_ARCHS, O_TEPOCHS,
-    O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_HELP
+    O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_TSEEDS, O_STANDALONE, O_HELP
 };
 
 static const struct option OPTS[] = {
@@ -126,12 +134,14 @@ static const struct option OPTS[] = {
     {"train-epochs", required_argument, 0, O_TEPOCHS}, {"train-batch", required_argument, 0, O_TBATCH},
     {"path-steps", required_argument, 0, O_PATHSTEPS}, {"cache-nets", required_argument, 0, O_CACHENETS},
     {"val-images", required_argument, 0, O_VALIMAGES}, {"help", no_argument, 0, O_HELP},
+    {"train-seeds", required_argument, 0, O_TSEEDS},  {"standalone", required_argument, 0, O_STANDALONE},
     {0, 0, 0, 0},
 };
 
 typedef struct sn_flags {
-    const char *space, *data, *optimizer, *out, *supernet, *arch, *extract;
+    const char *space, *data, *optimizer, *out, *supernet, *arch, *extract, *standalone;
     long epochs, batch, seed, threads, sample, recal, archs, tepochs, tbatch, path_steps, cache_nets, val_images;
+    long tseeds;
     double fraction, val_fraction, lr, wd, warmup;
     int sandwich, json, n_settings; /* n_settings: training settings given */
 } sn_flags;
@@ -140,7 +150,7 @@ typedef struct sn_flags {
 static int parse(const char *cmd, int argc, char **argv, const char *help, sn_flags *f) {
     memset(f, 0, sizeof *f);
     f->epochs = f->batch = f->seed = f->threads = f->sample = f->recal = f->archs = f->tepochs = f->tbatch = -1;
-    f->path_steps = f->cache_nets = f->val_images = -1;
+    f->path_steps = f->cache_nets = f->val_images = f->tseeds = -1;
     f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = NAN;
     optind = 0;
     opterr = 0;
@@ -173,6 +183,8 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
         case O_PATHSTEPS: ok = cli_parse_long(cmd, "--path-steps", optarg, &f->path_steps), f->n_settings++; break;
         case O_CACHENETS: ok = cli_parse_long(cmd, "--cache-nets", optarg, &f->cache_nets); break;
         case O_VALIMAGES: ok = cli_parse_long(cmd, "--val-images", optarg, &f->val_images); break;
+        case O_TSEEDS: ok = cli_parse_long(cmd, "--train-seeds", optarg, &f->tseeds); break;
+        case O_STANDALONE: f->standalone = optarg; break;
         case 'h':
         case O_HELP: fputs(help, stdout); return CLI_EXIT_OK;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -197,6 +209,11 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (f->cache_nets != -1 && (f->cache_nets < 1 || f->cache_nets > 64))
         return cli_usage_error(cmd, "--cache-nets must be in 1..64");
     if (f->val_images != -1 && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
+    if (f->tseeds != -1 && (f->tseeds < 1 || f->tseeds > 100))
+        return cli_usage_error(cmd, "--train-seeds must be in 1..100");
+    if (f->standalone && (f->tseeds != -1 || f->tepochs != -1 || f->tbatch != -1))
+        return cli_usage_error(cmd, "--standalone takes the stand-alone accuracies from a file: "
+                                    "--train-epochs, --train-batch and --train-seeds do not apply");
     if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
     if (!isnan(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
     if (!isnan(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
@@ -389,6 +406,111 @@ static void rank_desc(const double *v, double *r, int n) {
     }
 }
 
+/* s as a JSON string literal (quoted, escaped), malloc'd; NULL when out of memory. */
+static char *json_string(const char *s) {
+    cJSON *j = cJSON_CreateString(s);
+    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return t;
+}
+
+/* Mean Kendall tau over the pairs of seeds of acc (n archs x k seeds,
+ * arch-major); NAN with one seed. col: room for 2 n. */
+static double seed_agreement(const double *acc, int n, int k, double *col) {
+    double sum = 0;
+    int pairs = 0;
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++) {
+            for (int i = 0; i < n; i++) col[i] = acc[i * k + a], col[n + i] = acc[i * k + b];
+            sum += nas_supernet_kendall_tau(col, col + n, n);
+            pairs++;
+        }
+    return pairs ? sum / pairs : NAN;
+}
+
+/* The ground truth of an earlier `rank --json` at path: for every arch of
+ * hash[] its stand-alone accuracies (*k seeds each, malloc'd into *seed_acc,
+ * arch-major) and their mean in acc[]; *epochs its training epochs. Its data
+ * split must be the supernet's (c). */
+static nas_status standalone_load(const char *path, const nas_supernet_config *c, const uint64_t *hash, int n,
+                                  double *acc, double **seed_acc, int *k, int *epochs, nas_error *err) {
+    char *text = NULL;
+    size_t len;
+    nas_status s = nas_file_read(path, &text, &len, err);
+    if (s) return s;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
+    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(d, "train_fraction");
+    const cJSON *vf = cJSON_GetObjectItemCaseSensitive(d, "val_fraction");
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(d, "seed");
+    const cJSON *ks = cJSON_GetObjectItemCaseSensitive(o, "train_seeds");
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(o, "train_epochs");
+    const cJSON *cands = cJSON_GetObjectItemCaseSensitive(o, "candidates");
+    *seed_acc = NULL;
+    if (!o || !cJSON_IsString(spec) || !cJSON_IsNumber(tf) || !cJSON_IsNumber(vf) || !cJSON_IsNumber(ds) ||
+        !cJSON_IsNumber(ks) || ks->valuedouble < 1 || ks->valuedouble > 100 || !cJSON_IsNumber(ep) ||
+        !cJSON_IsArray(cands)) {
+        s = NAS_FAIL(err, NAS_ERR_FORMAT,
+                     "%s: not the output of `nas supernet rank --json` (expected data {spec, train_fraction, "
+                     "val_fraction, seed}, train_seeds 1..100, train_epochs and candidates)",
+                     path);
+        goto done;
+    }
+    if (strcmp(spec->valuestring, c->data_spec) || tf->valuedouble != c->train_fraction ||
+        vf->valuedouble != c->val_fraction || (uint64_t)ds->valuedouble != c->data_seed) {
+        s = NAS_FAIL(err, NAS_ERR_INVALID,
+                     "%s: data: its stand-alone accuracies come from '%s' (train fraction %g, val fraction %g, "
+                     "seed %.0f), the supernet's split is '%s' (%g, %g, %llu)",
+                     path, spec->valuestring, tf->valuedouble, vf->valuedouble, ds->valuedouble, c->data_spec,
+                     c->train_fraction, c->val_fraction, (unsigned long long)c->data_seed);
+        goto done;
+    }
+    *k = (int)ks->valuedouble;
+    *epochs = (int)ep->valuedouble;
+    if (!(*seed_acc = calloc((size_t)n * (size_t)*k, sizeof **seed_acc))) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        char want[17];
+        snprintf(want, sizeof want, "%016llx", (unsigned long long)hash[i]);
+        const cJSON *it, *found = NULL;
+        cJSON_ArrayForEach(it, cands) {
+            const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "arch_hash");
+            if (cJSON_IsString(h) && !strcmp(h->valuestring, want)) found = it;
+        }
+        if (!found) {
+            s = NAS_FAIL(err, NAS_ERR_INVALID,
+                         "%s has no stand-alone accuracy for arch %s (candidate %d here; rank with the --seed "
+                         "and --archs that made it)",
+                         path, want, i);
+            goto done;
+        }
+        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(found, "standalone_seed_accuracies");
+        if (cJSON_GetArraySize(sa) != *k) {
+            s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: arch %s: standalone_seed_accuracies: expected %d numbers",
+                         path, want, *k);
+            goto done;
+        }
+        acc[i] = 0;
+        for (int j = 0; j < *k; j++) {
+            const cJSON *v = cJSON_GetArrayItem(sa, j);
+            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) {
+                s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: arch %s: standalone_seed_accuracies[%d]: expected 0..1",
+                             path, want, j);
+                goto done;
+            }
+            (*seed_acc)[i * *k + j] = v->valuedouble;
+            acc[i] += v->valuedouble / *k;
+        }
+    }
+done:
+    cJSON_Delete(o);
+    return s;
+}
+
 static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     sn_flags f;
     int rc = parse("supernet rank", argc, argv, HELP_RANK, &f);
@@ -397,17 +519,20 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     nas_supernet *sn = NULL;
     nas_data *data = NULL;
     nas_error err = {0};
-    int n = f.archs > 0 ? (int)f.archs : 20;
+    int n = f.archs > 0 ? (int)f.archs : 20, k = f.tseeds > 0 ? (int)f.tseeds : 1;
+    int epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
     nas_arch **archs = calloc((size_t)n, sizeof *archs);
     double *sacc = calloc((size_t)n, sizeof *sacc), *sloss = calloc((size_t)n, sizeof *sloss),
            *tacc = calloc((size_t)n, sizeof *tacc), *nloss = calloc((size_t)n, sizeof *nloss),
-           *r1 = calloc((size_t)n, sizeof *r1), *r2 = calloc((size_t)n, sizeof *r2);
+           *r1 = calloc((size_t)n, sizeof *r1), *r2 = calloc((size_t)n, sizeof *r2),
+           *col = calloc(2 * (size_t)n, sizeof *col), *seed_acc = NULL;
     uint64_t *seen = calloc((size_t)n, sizeof *seen);
-    if (!archs || !sacc || !sloss || !tacc || !nloss || !r1 || !r2 || !seen) {
+    if (!archs || !sacc || !sloss || !tacc || !nloss || !r1 || !r2 || !col || !seen) {
         NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
         goto fail;
     }
     if ((rc = open_all("supernet rank", &f, lg, &space, &sn, &data)) >= 0) goto out;
+    const nas_supernet_config *cfg = nas_supernet_get_config(sn);
     nas_supernet_score_options so;
     score_options(&f, &so);
     pcg32 rng;
@@ -429,44 +554,71 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         seen[i] = h;
         archs[i++] = a;
     }
+    /* the ground truth first when it comes from a file: a bad file fails before any work */
+    if (f.standalone) {
+        if (standalone_load(f.standalone, cfg, seen, n, tacc, &seed_acc, &k, &epochs, &err)) goto fail;
+        NAS_INFO(lg, "stand-alone accuracies from %s (%d epochs, %d seed%s)", f.standalone, epochs, k,
+                 k > 1 ? "s" : "");
+    } else if (!(seed_acc = calloc((size_t)n * (size_t)k, sizeof *seed_acc))) {
+        NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     double t0 = nas_time_now();
     for (int i = 0; i < n; i++) {
         nas_supernet_score sc;
         if (nas_supernet_score_arch(sn, archs[i], data, &so, &sc, &err)) goto fail;
         sacc[i] = sc.val_acc;
         sloss[i] = sc.val_loss;
+        nloss[i] = -sloss[i];
         NAS_INFO(lg, "scored %d/%d: supernet val accuracy %.2f%% (%.2f s)", i + 1, n, 100 * sc.val_acc, sc.seconds);
     }
     double score_time = nas_time_now() - t0;
     t0 = nas_time_now();
-    for (int i = 0; i < n; i++) {
-        nas_train_config tc;
-        nas_train_config_default(&tc);
-        tc.epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
-        if (f.tbatch > 0) tc.batch = (int)f.tbatch;
-        tc.eval_test = 0;
-        tc.seed = f.seed > 0 ? (uint64_t)f.seed : 0;
-        nas_train_result tr;
-        if (nas_train_run(archs[i], data, &tc, NULL, &tr, &err)) goto fail;
-        tacc[i] = tr.val_acc;
-        nloss[i] = -sloss[i];
-        NAS_INFO(lg, "trained %d/%d: stand-alone val accuracy %.2f%% (supernet %.2f%%, %.0f s)", i + 1, n,
-                 100 * tr.val_acc, 100 * sacc[i], tr.seconds);
+    for (int i = 0; !f.standalone && i < n; i++) {
+        tacc[i] = 0;
+        for (int j = 0; j < k; j++) {
+            nas_train_config tc;
+            nas_train_config_default(&tc);
+            tc.epochs = epochs;
+            if (f.tbatch > 0) tc.batch = (int)f.tbatch;
+            tc.eval_test = 0;
+            tc.seed = (f.seed > 0 ? (uint64_t)f.seed : 0) + (uint64_t)j;
+            nas_train_result tr;
+            if (nas_train_run(archs[i], data, &tc, NULL, &tr, &err)) goto fail;
+            seed_acc[i * k + j] = tr.val_acc;
+            tacc[i] += tr.val_acc / k;
+            NAS_INFO(lg, "trained %d/%d (seed %d of %d): stand-alone val accuracy %.2f%% (supernet %.2f%%, %.0f s)",
+                     i + 1, n, j + 1, k, 100 * tr.val_acc, 100 * sacc[i], tr.seconds);
+        }
     }
-    double train_time = nas_time_now() - t0;
+    double train_time = f.standalone ? 0 : nas_time_now() - t0;
     double tau = nas_supernet_kendall_tau(sacc, tacc, n), rho = nas_supernet_spearman_rho(sacc, tacc, n);
-    double tau_loss = nas_supernet_kendall_tau(nloss, tacc, n);
+    double tau_loss = nas_supernet_kendall_tau(nloss, tacc, n), agree = seed_agreement(seed_acc, n, k, col);
     rank_desc(sacc, r1, n);
     rank_desc(tacc, r2, n);
     if (f.json) {
         printf("{\"archs\": %d, \"kendall_tau\": %.6f, \"spearman_rho\": %.6f, \"kendall_tau_loss\": %.6f, "
-               "\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"candidates\": [",
-               n, tau, rho, tau_loss, score_time, train_time);
-        for (int i = 0; i < n; i++)
+               "\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"train_epochs\": %d, \"train_seeds\": %d, ",
+               n, tau, rho, tau_loss, score_time, train_time, epochs, k);
+        if (k > 1) printf("\"seed_kendall_tau\": %.6f, ", agree);
+        char *from = f.standalone ? json_string(f.standalone) : NULL, *spec = json_string(cfg->data_spec);
+        if (!spec || (f.standalone && !from)) {
+            free(from), free(spec);
+            NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if (from) printf("\"standalone_from\": %s, ", from);
+        printf("\"data\": {\"spec\": %s, \"train_fraction\": %.17g, \"val_fraction\": %.17g, \"seed\": %llu}, "
+               "\"candidates\": [",
+               spec, cfg->train_fraction, cfg->val_fraction, (unsigned long long)cfg->data_seed);
+        free(from), free(spec);
+        for (int i = 0; i < n; i++) {
             printf("%s{\"arch_hash\": \"%016llx\", \"supernet_val_accuracy\": %.6f, \"supernet_val_loss\": %.6f, "
-                   "\"standalone_val_accuracy\": %.6f, \"point\": %s}",
-                   i ? ", " : "", (unsigned long long)seen[i], sacc[i], sloss[i], tacc[i],
-                   archs[i]->point_json ? archs[i]->point_json : "null");
+                   "\"standalone_val_accuracy\": %.6f, \"standalone_seed_accuracies\": [",
+                   i ? ", " : "", (unsigned long long)seen[i], sacc[i], sloss[i], tacc[i]);
+            for (int j = 0; j < k; j++) printf("%s%.6f", j ? ", " : "", seed_acc[i * k + j]);
+            printf("], \"point\": %s}", archs[i]->point_json ? archs[i]->point_json : "null");
+        }
         printf("]}\n");
     } else {
         printf("  #  arch              supernet acc  rank   stand-alone acc  rank\n");
@@ -475,7 +627,10 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
                    r1[i], 100 * tacc[i], r2[i]);
         printf("Kendall tau %.3f, Spearman rho %.3f over %d archs (tau with -val loss as the score: %.3f)\n", tau, rho,
                n, tau_loss);
-        printf("scoring %.1f s (%.2f s per arch), stand-alone training %.1f s\n", score_time, score_time / n,
+        printf("stand-alone: %d epochs, %s%d seed%s", epochs, k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
+        if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
+        if (f.standalone) printf("; from %s", f.standalone);
+        printf("\nscoring %.1f s (%.2f s per arch), stand-alone training %.1f s\n", score_time, score_time / n,
                train_time);
     }
     rc = CLI_EXIT_OK;
@@ -485,7 +640,7 @@ fail:
 out:
     for (int i = 0; archs && i < n; i++) nas_arch_destroy(archs[i]);
     free(archs);
-    free(sacc), free(sloss), free(tacc), free(nloss), free(r1), free(r2), free(seen);
+    free(sacc), free(sloss), free(tacc), free(nloss), free(r1), free(r2), free(seen), free(col), free(seed_acc);
     nas_data_destroy(data);
     nas_supernet_destroy(sn);
     ss_space_destroy(space);
