@@ -546,6 +546,21 @@ static int run_cmd(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs the rank command cmd[0..n) + extra + --standalone DIR/r1.json and
+ * checks its exit status and that its output names the problem. */
+static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const char *extra, int status,
+                         const char *want) {
+    char path[700], *text = NULL;
+    size_t len;
+    nas_error err = {0};
+    snprintf(cmd + n, cap - (size_t)n, "%s --standalone %s/r1.json > %s/out.txt 2>&1", extra, dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), status);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, want);
+    free(text);
+}
+
 /* `nas supernet rank` with several seeds per arch, then again on the stored
  * stand-alone accuracies (--standalone): the same ground truth, no training;
  * a file of other archs or of another split is refused. */
@@ -600,25 +615,14 @@ static void test_cli_rank(void) {
     cJSON_Delete(j2);
     free(t2);
     /* other archs (another seed), training flags with --standalone, another split */
-    snprintf(cmd + n, sizeof cmd - (size_t)n, " --seed 9 --standalone %s/r1.json > %s/out.txt 2>&1", dir, dir);
-    ASSERT_EQ_INT(run_cmd(cmd), 1);
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    ASSERT_OK(nas_file_read(path, &t2, &l2, &err), &err);
-    ASSERT_CONTAINS(t2, "r1.json has no stand-alone accuracy for arch");
-    free(t2);
-    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json --train-epochs 2 2>/dev/null", dir);
-    ASSERT_EQ_INT(run_cmd(cmd), 2);
+    rank_refused(cmd, sizeof cmd, n, dir, " --seed 9", 1, "r1.json has no stand-alone accuracy for arch");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 2", 2, "--train-epochs, --train-batch");
     char *at = strstr(t1, "\"val_fraction\": 0.25");
     ASSERT_TRUE(at != NULL);
     memcpy(at + strlen("\"val_fraction\": 0."), "35", 2);
     snprintf(path, sizeof path, "%s/r1.json", dir);
     write_bytes(path, t1, l1);
-    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json > %s/out.txt 2>&1", dir, dir);
-    ASSERT_EQ_INT(run_cmd(cmd), 1);
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    ASSERT_OK(nas_file_read(path, &t2, &l2, &err), &err);
-    ASSERT_CONTAINS(t2, "r1.json: data: its stand-alone accuracies come from");
-    free(t2);
+    rank_refused(cmd, sizeof cmd, n, dir, "", 1, "r1.json: data: its stand-alone accuracies come from");
     free(t1);
     rm_dir(dir);
     free(dir);
