@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluator/latency.h"
 #include "evaluator/supernet_internal.h"
 #include "models/checkpoint.h"
 #include "nas/core/fileio.h"
@@ -796,11 +797,6 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
     return NAS_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char *dir, nas_supernet_result *res,
                               nas_error *err) {
     const nas_supernet_config *cfg = &sn->cfg;
@@ -915,8 +911,8 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
         }
     }
     if (sn->n_step_times) {
-        qsort(sn->step_times, sn->n_step_times, sizeof *sn->step_times, cmp_double);
-        res->step_seconds = sn->step_times[sn->n_step_times / 2];
+        double p90;
+        nas_latency_stats(sn->step_times, (int)sn->n_step_times, &res->step_seconds, &p90);
     }
 fail:
     res->seconds = nas_time_now() - t0;

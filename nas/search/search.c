@@ -974,6 +974,18 @@ static nas_status trial_params(const nas_arch *a, nas_trial_param **out, size_t 
     return NAS_OK;
 }
 
+/* A trial of the job in dir: its arch, and the CPUs the job had before it
+ * pinned its own threads (the program's, not one pinned CPU). */
+static nas_trial_spec job_trial_spec(const job *j, const char *dir, int64_t id, const char *arch_json) {
+    nas_trial_spec spec = {0};
+    spec.trial_dir = dir;
+    spec.trial_id = id;
+    spec.arch_json = arch_json;
+    spec.cpu_mask = j->have_cpus ? &j->cpus : NULL;
+    spec.cpu_mask_bytes = sizeof j->cpus;
+    return spec;
+}
+
 static nas_status build_train_command(job *j, int epochs, double fraction, const char *out_dir, int test,
                                       char *cmd, size_t cap, nas_error *err) {
     char threads[32] = "";
@@ -1103,7 +1115,7 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     if ((s = load_trial_arch(j, nt->arch_json, &a, err))) return s;
     char *arch_json = NULL;
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
-    nas_trial_spec spec = {0};
+    nas_trial_spec spec = job_trial_spec(j, dir, nt->number, arch_json);
     if (j->ev == EV_COMMAND) {
         if ((s = trial_params(a, &params, &n_params, err))) goto done_json;
         spec.command = j->o.trial_cmd;
@@ -1114,12 +1126,7 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
             goto done_json;
         spec.command = cmd;
     }
-    spec.trial_dir = dir;
-    spec.trial_id = nt->number;
-    spec.arch_json = arch_json;
     spec.objective = j->ev == EV_COMMAND ? j->obj[0].metric : "accuracy";
-    spec.cpu_mask = j->have_cpus ? &j->cpus : NULL;
-    spec.cpu_mask_bytes = sizeof j->cpus;
     if (j->ev == EV_COMMAND && (!strcmp(spec.objective, "latency") || !strcmp(spec.objective, "latency_ms") ||
                                 !strcmp(spec.objective, "macs") || !strcmp(spec.objective, "params")))
         spec.objective = NULL; /* measured here, not by the program */
@@ -1355,14 +1362,9 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     if ((s = load_trial_arch(j, r->arch_json, &a, err))) return s;
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
     if ((s = build_train_command(j, j->o.final_epochs, 1.0, fr->dir, 1, cmd, sizeof cmd, err))) goto done;
-    nas_trial_spec spec = {0};
+    nas_trial_spec spec = job_trial_spec(j, tdir, r->number, arch_json);
     spec.command = cmd;
-    spec.trial_dir = tdir;
-    spec.trial_id = r->number;
-    spec.arch_json = arch_json;
     spec.objective = "accuracy";
-    spec.cpu_mask = j->have_cpus ? &j->cpus : NULL;
-    spec.cpu_mask_bytes = sizeof j->cpus;
     nas_log(j->lg, NAS_LOG_INFO, "stage 2: retraining trial %lld for %d epochs", (long long)r->number, j->o.final_epochs);
     if ((s = nas_trial_run(&spec, &t, err))) goto done;
     const nas_trial_result *res = nas_trial_result_get(t);
