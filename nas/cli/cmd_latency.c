@@ -252,7 +252,7 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
         if (!print_json(&l, clock_ms, 0, 0, o.batch, threads, NULL, NULL, 0, a)) goto nomem;
     } else if (clock_ms > 0) {
         printf("latency %.4f ms at the clock of %s (run time / clock loop, median over %d runs: "
-               "%.3f x %.4f ms), fastest block %.4f ms, fastest loop here %.4f ms (%.0f ms, batch "
+               "%.3f x %.4f ms), fastest block %.4f ms, median loop here %.4f ms (%.0f ms, batch "
                "%d, %d threads pinned)\n",
                l.clock_ratio * clock_ms, clock_path, l.runs, l.clock_ratio, clock_ms, l.block_ms,
                l.loop_ms, l.span_ms, o.batch, threads);
