@@ -630,8 +630,9 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         printf("stand-alone: %d epochs, %s%d seed%s", epochs, k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
         if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
         if (f.standalone) printf("; from %s", f.standalone);
-        printf("\nscoring %.1f s (%.2f s per arch), stand-alone training %.1f s\n", score_time, score_time / n,
-               train_time);
+        printf("\nscoring %.1f s (%.2f s per arch)", score_time, score_time / n);
+        if (!f.standalone) printf(", stand-alone training %.1f s", train_time);
+        printf("\n");
     }
     rc = CLI_EXIT_OK;
     goto out;
