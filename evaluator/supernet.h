@@ -242,4 +242,24 @@ nas_status nas_supernet_extract(nas_supernet *sn, const nas_arch *arch, const na
                                 const nas_supernet_score_options *opt, const char *dir,
                                 nas_supernet_score *out, nas_error *err);
 
+/* ---- the ground truth of a ranking ---- */
+
+/* The stand-alone accuracies of an earlier `nas supernet rank --json`
+ * (docs/supernet.md) for n archs: seed_acc holds `seeds` values per arch
+ * (arch-major), acc their means; epochs the stand-alone epochs. */
+typedef struct nas_supernet_truth {
+    double *acc, *seed_acc;
+    int seeds, epochs;
+} nas_supernet_truth;
+
+/* Reads the ranking in json (len bytes; source names it in messages) for
+ * the n archs of hash[] (nas_arch_hash values). Its data split must be c's
+ * (else NAS_ERR_INVALID naming both), an arch it lacks is NAS_ERR_INVALID
+ * naming the hash, a malformed ranking NAS_ERR_FORMAT naming the field.
+ * Free *out with nas_supernet_truth_deinit (done already on failure). */
+nas_status nas_supernet_truth_parse(const char *json, size_t len, const char *source,
+                                    const nas_supernet_config *c, const uint64_t *hash, int n,
+                                    nas_supernet_truth *out, nas_error *err);
+void nas_supernet_truth_deinit(nas_supernet_truth *t);
+
 #endif

@@ -512,6 +512,47 @@ static void test_error_paths(void) {
 }
 
 
+
+/* The reader of --standalone on a small ranking: means of the seeds, and
+ * each refusal naming what is wrong. */
+static void test_truth_parse(void) {
+    static const uint64_t hash[2] = {0x2, 0x1};
+    char *text = NULL;
+    size_t len;
+    nas_error err = {0};
+    nas_supernet_config c;
+    nas_supernet_config_default(&c);
+    ASSERT_OK(nas_file_read(NAS_SOURCE_DIR "/tests/fuzz/corpus/rank/two_seeds.json", &text, &len, &err), &err);
+    nas_supernet_truth t;
+    ASSERT_OK(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), &err);
+    ASSERT_EQ_INT(t.seeds, 2);
+    ASSERT_EQ_INT(t.epochs, 3);
+    ASSERT_NEAR(t.acc[0], 0.885, 1e-12); /* arch 2 first, as asked */
+    ASSERT_NEAR(t.acc[1], 0.875, 1e-12);
+    ASSERT_NEAR(t.seed_acc[1], 0.89, 1e-12);
+    nas_supernet_truth_deinit(&t);
+    static const uint64_t other[1] = {0x3};
+    ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, other, 1, &t, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "r.json has no stand-alone accuracy for arch 0000000000000003");
+    ASSERT_TRUE(t.acc == NULL && t.seed_acc == NULL);
+    c.val_fraction = 0.2;
+    ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "r.json: data: its stand-alone accuracies come from 'fashion-mnist' (train fraction 1, "
+                             "val fraction 0.1, seed 0), the supernet's split is 'fashion-mnist' (1, 0.2, 0)");
+    c.val_fraction = 0.1;
+    char *at = strstr(text, "[0.88, 0.89]");
+    ASSERT_TRUE(at != NULL);
+    memcpy(at, "[1.88, 0.89]", 12);
+    ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "r.json: arch 0000000000000002: standalone_seed_accuracies[0]: expected 0..1");
+    memcpy(at, "[0.88      ]", 12);
+    ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "standalone_seed_accuracies: expected 2 numbers");
+    ASSERT_EQ_INT(nas_supernet_truth_parse("{\"archs\": 2}", 12, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "r.json: not the output of `nas supernet rank --json`");
+    free(text);
+}
+
 /* An IDX directory of n_train + n_test 12x12 images of make_set's textures
  * (pixels 0..255), for the command-line tests. */
 static void write_idx_textures(const char *dir, int n_train, int n_test) {
@@ -638,6 +679,7 @@ static const test_case TESTS[] = {
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
     {"new_tensors_during_training", test_new_tensors_during_training},
     {"error_paths", test_error_paths},
+    {"truth_parse", test_truth_parse},
     {"cli_rank", test_cli_rank},
     {0, 0},
 };

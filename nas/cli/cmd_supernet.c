@@ -428,89 +428,6 @@ static double seed_agreement(const double *acc, int n, int k, double *col) {
     return pairs ? sum / pairs : NAN;
 }
 
-/* The ground truth of an earlier `rank --json` at path: for every arch of
- * hash[] its stand-alone accuracies (*k seeds each, malloc'd into *seed_acc,
- * arch-major) and their mean in acc[]; *epochs its training epochs. Its data
- * split must be the supernet's (c). */
-static nas_status standalone_load(const char *path, const nas_supernet_config *c, const uint64_t *hash, int n,
-                                  double *acc, double **seed_acc, int *k, int *epochs, nas_error *err) {
-    char *text = NULL;
-    size_t len;
-    nas_status s = nas_file_read(path, &text, &len, err);
-    if (s) return s;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    free(text);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
-    const cJSON *tf = cJSON_GetObjectItemCaseSensitive(d, "train_fraction");
-    const cJSON *vf = cJSON_GetObjectItemCaseSensitive(d, "val_fraction");
-    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(d, "seed");
-    const cJSON *ks = cJSON_GetObjectItemCaseSensitive(o, "train_seeds");
-    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(o, "train_epochs");
-    const cJSON *cands = cJSON_GetObjectItemCaseSensitive(o, "candidates");
-    *seed_acc = NULL;
-    if (!o || !cJSON_IsString(spec) || !cJSON_IsNumber(tf) || !cJSON_IsNumber(vf) || !cJSON_IsNumber(ds) ||
-        !cJSON_IsNumber(ks) || ks->valuedouble < 1 || ks->valuedouble > 100 || !cJSON_IsNumber(ep) ||
-        !cJSON_IsArray(cands)) {
-        s = NAS_FAIL(err, NAS_ERR_FORMAT,
-                     "%s: not the output of `nas supernet rank --json` (expected data {spec, train_fraction, "
-                     "val_fraction, seed}, train_seeds 1..100, train_epochs and candidates)",
-                     path);
-        goto done;
-    }
-    if (strcmp(spec->valuestring, c->data_spec) || tf->valuedouble != c->train_fraction ||
-        vf->valuedouble != c->val_fraction || (uint64_t)ds->valuedouble != c->data_seed) {
-        s = NAS_FAIL(err, NAS_ERR_INVALID,
-                     "%s: data: its stand-alone accuracies come from '%s' (train fraction %g, val fraction %g, "
-                     "seed %.0f), the supernet's split is '%s' (%g, %g, %llu)",
-                     path, spec->valuestring, tf->valuedouble, vf->valuedouble, ds->valuedouble, c->data_spec,
-                     c->train_fraction, c->val_fraction, (unsigned long long)c->data_seed);
-        goto done;
-    }
-    *k = (int)ks->valuedouble;
-    *epochs = (int)ep->valuedouble;
-    if (!(*seed_acc = calloc((size_t)n * (size_t)*k, sizeof **seed_acc))) {
-        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        char want[17];
-        snprintf(want, sizeof want, "%016llx", (unsigned long long)hash[i]);
-        const cJSON *it, *found = NULL;
-        cJSON_ArrayForEach(it, cands) {
-            const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "arch_hash");
-            if (cJSON_IsString(h) && !strcmp(h->valuestring, want)) found = it;
-        }
-        if (!found) {
-            s = NAS_FAIL(err, NAS_ERR_INVALID,
-                         "%s has no stand-alone accuracy for arch %s (candidate %d here; rank with the --seed "
-                         "and --archs that made it)",
-                         path, want, i);
-            goto done;
-        }
-        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(found, "standalone_seed_accuracies");
-        if (cJSON_GetArraySize(sa) != *k) {
-            s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: arch %s: standalone_seed_accuracies: expected %d numbers",
-                         path, want, *k);
-            goto done;
-        }
-        acc[i] = 0;
-        for (int j = 0; j < *k; j++) {
-            const cJSON *v = cJSON_GetArrayItem(sa, j);
-            if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1)) {
-                s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: arch %s: standalone_seed_accuracies[%d]: expected 0..1",
-                             path, want, j);
-                goto done;
-            }
-            (*seed_acc)[i * *k + j] = v->valuedouble;
-            acc[i] += v->valuedouble / *k;
-        }
-    }
-done:
-    cJSON_Delete(o);
-    return s;
-}
-
 static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     sn_flags f;
     int rc = parse("supernet rank", argc, argv, HELP_RANK, &f);
@@ -556,7 +473,18 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     }
     /* the ground truth first when it comes from a file: a bad file fails before any work */
     if (f.standalone) {
-        if (standalone_load(f.standalone, cfg, seen, n, tacc, &seed_acc, &k, &epochs, &err)) goto fail;
+        char *text = NULL;
+        size_t len;
+        nas_supernet_truth truth;
+        if (nas_file_read(f.standalone, &text, &len, &err)) goto fail;
+        nas_status st = nas_supernet_truth_parse(text, len, f.standalone, cfg, seen, n, &truth, &err);
+        free(text);
+        if (st) goto fail;
+        memcpy(tacc, truth.acc, (size_t)n * sizeof *tacc);
+        seed_acc = truth.seed_acc; /* freed below */
+        k = truth.seeds;
+        epochs = truth.epochs;
+        free(truth.acc);
         NAS_INFO(lg, "stand-alone accuracies from %s (%d epochs, %d seed%s)", f.standalone, epochs, k,
                  k > 1 ? "s" : "");
     } else if (!(seed_acc = calloc((size_t)n * (size_t)k, sizeof *seed_acc))) {
