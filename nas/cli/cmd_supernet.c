@@ -480,11 +480,11 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         nas_status st = nas_supernet_truth_parse(text, len, f.standalone, cfg, seen, n, &truth, &err);
         free(text);
         if (st) goto fail;
-        memcpy(tacc, truth.acc, (size_t)n * sizeof *tacc);
-        seed_acc = truth.seed_acc; /* freed below */
+        free(tacc);
+        tacc = truth.acc; /* both freed below */
+        seed_acc = truth.seed_acc;
         k = truth.seeds;
         epochs = truth.epochs;
-        free(truth.acc);
         NAS_INFO(lg, "stand-alone accuracies from %s (%d epochs, %d seed%s)", f.standalone, epochs, k,
                  k > 1 ? "s" : "");
     } else if (!(seed_acc = calloc((size_t)n * (size_t)k, sizeof *seed_acc))) {
