@@ -658,6 +658,8 @@ static void test_cli_rank(void) {
     /* other archs (another seed), training flags with --standalone, another split */
     rank_refused(cmd, sizeof cmd, n, dir, " --seed 9", 1, "r1.json has no stand-alone accuracy for arch");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 2", 2, "--train-epochs, --train-batch");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 0", 2, "--train-seeds must be in 1..100");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
     char *at = strstr(t1, "\"val_fraction\": 0.25");
     ASSERT_TRUE(at != NULL);
     memcpy(at + strlen("\"val_fraction\": 0."), "35", 2);
