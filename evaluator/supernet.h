@@ -244,22 +244,33 @@ nas_status nas_supernet_extract(nas_supernet *sn, const nas_arch *arch, const na
 
 /* ---- the ground truth of a ranking ---- */
 
-/* The stand-alone accuracies of an earlier `nas supernet rank --json`
- * (docs/supernet.md) for n archs: seed_acc holds `seeds` values per arch
- * (arch-major), acc their means; epochs the stand-alone epochs. */
+/* The stand-alone accuracies of a ranking (`nas supernet rank --json`, or
+ * the file of `rank --standalone`; docs/supernet.md) for n archs: seed_acc
+ * holds room for `seeds` values per arch (arch-major), of which have[i] are
+ * known (seeds 0..have[i]-1; fewer than `seeds` in a ranking that is still
+ * training), acc[i] their mean (0 with none); epochs and train_batch (0 when
+ * the file predates the field) the stand-alone settings, train_fraction the
+ * share of the training split they trained on. */
 typedef struct nas_supernet_truth {
     double *acc, *seed_acc;
-    int seeds, epochs;
+    int *have;
+    double train_fraction;
+    int seeds, epochs, train_batch;
 } nas_supernet_truth;
 
 /* Reads the ranking in json (len bytes; source names it in messages) for
- * the n archs of hash[] (nas_arch_hash values). Its data split must be c's
- * (else NAS_ERR_INVALID naming both), an arch it lacks is NAS_ERR_INVALID
+ * the n archs of hash[] (nas_arch_hash values). Its validation split must
+ * be c's (same data, val fraction and seed; else NAS_ERR_INVALID naming
+ * both; the training share may differ), an arch it lacks is NAS_ERR_INVALID
  * naming the hash, a malformed ranking NAS_ERR_FORMAT naming the field.
  * Free *out with nas_supernet_truth_deinit (done already on failure). */
 nas_status nas_supernet_truth_parse(const char *json, size_t len, const char *source,
                                     const nas_supernet_config *c, const uint64_t *hash, int n,
                                     nas_supernet_truth *out, nas_error *err);
+/* Writes t for archs[0..n) to path atomically (a file the parser reads
+ * back, the validation split c's), known seeds only. */
+nas_status nas_supernet_truth_write(const char *path, const nas_supernet_truth *t, const nas_supernet_config *c,
+                                    nas_arch *const *archs, int n, nas_error *err);
 void nas_supernet_truth_deinit(nas_supernet_truth *t);
 
 #endif

@@ -530,6 +530,12 @@ static void test_truth_parse(void) {
     ASSERT_NEAR(t.acc[0], 0.885, 1e-12); /* arch 2 first, as asked */
     ASSERT_NEAR(t.acc[1], 0.875, 1e-12);
     ASSERT_NEAR(t.seed_acc[1], 0.89, 1e-12);
+    ASSERT_EQ_INT(t.train_batch, 0); /* a file from before the field */
+    nas_supernet_truth_deinit(&t);
+    /* the same validation images whatever share the stand-alone runs trained on */
+    c.train_fraction = 0.4;
+    ASSERT_OK(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), &err);
+    ASSERT_NEAR(t.train_fraction, 1.0, 0);
     nas_supernet_truth_deinit(&t);
     static const uint64_t other[1] = {0x3};
     ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, other, 1, &t, &err), NAS_ERR_INVALID);
@@ -537,19 +543,32 @@ static void test_truth_parse(void) {
     ASSERT_TRUE(t.acc == NULL && t.seed_acc == NULL);
     c.val_fraction = 0.2;
     ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_INVALID);
-    ASSERT_CONTAINS(err.msg, "r.json: data: its stand-alone accuracies come from 'fashion-mnist' (train fraction 1, "
-                             "val fraction 0.1, seed 0), the supernet's split is 'fashion-mnist' (1, 0.2, 0)");
+    ASSERT_CONTAINS(err.msg, "r.json: data: its stand-alone accuracies are on the validation split of "
+                             "'fashion-mnist' (val fraction 0.1, seed 0, train fraction 1), the supernet's is "
+                             "'fashion-mnist' (0.2, 0)");
     c.val_fraction = 0.1;
     char *at = strstr(text, "[0.88, 0.89]");
     ASSERT_TRUE(at != NULL);
     memcpy(at, "[1.88, 0.89]", 12);
     ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "r.json: arch 0000000000000002: standalone_seed_accuracies[0]: expected 0..1");
-    memcpy(at, "[0.88      ]", 12);
+    memcpy(at, "[0.88      ]", 12); /* a ranking still training: one seed of two */
+    ASSERT_OK(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), &err);
+    ASSERT_EQ_INT(t.have[0], 1);
+    ASSERT_EQ_INT(t.have[1], 2);
+    ASSERT_NEAR(t.acc[0], 0.88, 1e-12);
+    nas_supernet_truth_deinit(&t);
+    memcpy(at, "[0,0.1,0.2 ]", 12);
     ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
-    ASSERT_CONTAINS(err.msg, "standalone_seed_accuracies: expected 2 numbers");
+    ASSERT_CONTAINS(err.msg, "standalone_seed_accuracies: expected up to 2 numbers");
     ASSERT_EQ_INT(nas_supernet_truth_parse("{\"archs\": 2}", 12, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "r.json: not the output of `nas supernet rank --json`");
+    memcpy(at, "[0.88, 0.89]", 12);
+    at = strstr(text, "\"score_seconds\": 1.5,");
+    ASSERT_TRUE(at != NULL);
+    memcpy(at, "\"train_batch\": 0,   ", 20); /* a batch of 0 over a field the reader skips */
+    ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "optionally train_batch 1..65536");
     free(text);
 }
 
@@ -587,6 +606,19 @@ static int run_cmd(const char *cmd) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* DIR/name parsed (the test fails when it is not JSON). */
+static cJSON *read_json(const char *dir, const char *name) {
+    char path[700], *text = NULL;
+    size_t len;
+    nas_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    free(text);
+    ASSERT_TRUE(j != NULL);
+    return j;
+}
+
 /* Runs the rank command cmd[0..n) + extra + --standalone DIR/r1.json and
  * checks its exit status and that its output names the problem. */
 static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const char *extra, int status,
@@ -604,7 +636,9 @@ static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const ch
 
 /* `nas supernet rank` with several seeds per arch, then again on the stored
  * stand-alone accuracies (--standalone): the same ground truth, no training;
- * a file of other archs or of another split is refused. */
+ * then with one seed more (only that seed trains); a file of other archs or
+ * of another validation split is refused, and so are new seeds on another
+ * training share or batch. */
 static void test_cli_rank(void) {
     char *dir = tmpdir(), cmd[4096], path[700];
     nas_error err = {0};
@@ -652,20 +686,89 @@ static void test_cli_rank(void) {
         ASSERT_NEAR(cJSON_GetObjectItem(a, "supernet_val_accuracy")->valuedouble,
                     cJSON_GetObjectItem(b, "supernet_val_accuracy")->valuedouble, 1e-9);
     }
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(j1, "train_batch")->valuedouble, 128);
+    ASSERT_NEAR(cJSON_GetObjectItem(j2, "train_seconds")->valuedouble, 0, 0);
+    /* a third seed: the first two are the file's, the mean is over all three,
+     * and the file now holds all three */
+    snprintf(cmd + n, sizeof cmd - (size_t)n,
+             " --standalone %s/r1.json --train-seeds 3 --json > %s/r3.json 2>/dev/null", dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    cJSON *j3 = read_json(dir, "r3.json"), *f3 = read_json(dir, "r1.json");
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(j3, "train_seeds")->valuedouble, 3);
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(f3, "train_seeds")->valuedouble, 3);
+    ASSERT_TRUE(cJSON_GetObjectItem(j3, "train_seconds")->valuedouble > 0);
+    for (int i = 0; i < 3; i++) {
+        cJSON *a = cJSON_GetObjectItem(cJSON_GetArrayItem(c1, i), "standalone_seed_accuracies");
+        cJSON *b = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j3, "candidates"), i),
+                                       "standalone_seed_accuracies");
+        cJSON *fb = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(f3, "candidates"), i),
+                                        "standalone_seed_accuracies");
+        ASSERT_EQ_INT(cJSON_GetArraySize(b), 3);
+        ASSERT_EQ_INT(cJSON_GetArraySize(fb), 3);
+        double mean = 0;
+        for (int j = 0; j < 3; j++) {
+            mean += cJSON_GetArrayItem(b, j)->valuedouble / 3;
+            ASSERT_NEAR(cJSON_GetArrayItem(fb, j)->valuedouble, cJSON_GetArrayItem(b, j)->valuedouble, 1e-6);
+        }
+        for (int j = 0; j < 2; j++)
+            ASSERT_NEAR(cJSON_GetArrayItem(b, j)->valuedouble, cJSON_GetArrayItem(a, j)->valuedouble, 1e-6);
+        ASSERT_NEAR(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j3, "candidates"), i),
+                                        "standalone_val_accuracy")
+                        ->valuedouble,
+                    mean, 1e-6);
+    }
+    /* a ranking killed after some runs: the file lacks one arch's last seed;
+     * the same command trains that run alone and fills it in */
+    cJSON *cand0 = cJSON_GetArrayItem(cJSON_GetObjectItem(f3, "candidates"), 0);
+    double last = cJSON_GetArrayItem(cJSON_GetObjectItem(cand0, "standalone_seed_accuracies"), 2)->valuedouble;
+    cJSON_DeleteItemFromArray(cJSON_GetObjectItem(cand0, "standalone_seed_accuracies"), 2);
+    char *partial = cJSON_Print(f3);
+    snprintf(path, sizeof path, "%s/r1.json", dir);
+    write_bytes(path, partial, strlen(partial));
+    free(partial);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json > %s/out.txt 2>/dev/null", dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    char *out = NULL;
+    size_t lo;
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    ASSERT_OK(nas_file_read(path, &out, &lo, &err), &err);
+    ASSERT_CONTAINS(out, "(1 run)");
+    free(out);
+    cJSON *f4 = read_json(dir, "r1.json");
+    cJSON *s4 = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(f4, "candidates"), 0),
+                                    "standalone_seed_accuracies");
+    ASSERT_EQ_INT(cJSON_GetArraySize(s4), 3);
+    ASSERT_NEAR(cJSON_GetArrayItem(s4, 2)->valuedouble, last, 1e-6); /* the same seed trains the same way */
+    cJSON_Delete(f4);
+    cJSON_Delete(f3);
+    cJSON_Delete(j3);
+    /* the cost-only baseline: each candidate's MACs, and their tau */
+    ASSERT_TRUE(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, 0), "macs")->valuedouble > 0);
+    double tm = cJSON_GetObjectItem(j1, "kendall_tau_macs")->valuedouble;
+    ASSERT_TRUE(tm >= -1 && tm <= 1);
     cJSON_Delete(j1);
     cJSON_Delete(j2);
     free(t2);
-    /* other archs (another seed), training flags with --standalone, another split */
+    /* other archs (another seed); settings other than the file's; bad flags */
     rank_refused(cmd, sizeof cmd, n, dir, " --seed 9", 1, "r1.json has no stand-alone accuracy for arch");
-    rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 2", 2, "--train-epochs, --train-batch");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 2", 1, "--train-epochs 2: ");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-batch 16", 1, "--train-batch 16: ");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 2", 1, "is a ground truth of 3 seeds");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 0", 2, "--train-seeds must be in 1..100");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
-    char *at = strstr(t1, "\"val_fraction\": 0.25");
+    /* stand-alone runs on another training share: ranked against, never extended */
+    char *at = strstr(t1, "\"train_fraction\": 1, ");
     ASSERT_TRUE(at != NULL);
-    memcpy(at + strlen("\"val_fraction\": 0."), "35", 2);
+    memcpy(at + strlen("\"train_fraction\""), ":0.5,", 5);
     snprintf(path, sizeof path, "%s/r1.json", dir);
     write_bytes(path, t1, l1);
-    rank_refused(cmd, sizeof cmd, n, dir, "", 1, "r1.json: data: its stand-alone accuracies come from");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 3", 1,
+                 "r1.json trained on 0.5 of the training split, the supernet on 1");
+    at = strstr(t1, "\"val_fraction\": 0.25");
+    ASSERT_TRUE(at != NULL);
+    memcpy(at + strlen("\"val_fraction\": 0."), "35", 2);
+    write_bytes(path, t1, l1);
+    rank_refused(cmd, sizeof cmd, n, dir, "", 1, "r1.json: data: its stand-alone accuracies are on the validation");
     free(t1);
     rm_dir(dir);
     free(dir);

@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include "evaluator/cost.h"
 #include "evaluator/data.h"
 #include "evaluator/supernet.h"
 #include "evaluator/train.h"
@@ -104,10 +105,13 @@ static const char *HELP_RANK =
     "  --train-batch B      stand-alone batch (default 128)\n"
     "  --train-seeds K      train each candidate K times (seeds S..S+K-1) and rank by\n"
     "                       the mean; also prints how well the seeds agree (default 1)\n"
-    "  --standalone FILE    take the stand-alone accuracies from an earlier\n"
-    "                       `rank --json` (same space, data split, --seed and --archs)\n"
-    "                       instead of training: compares supernets on one ground truth\n"
-    "  --seed S             picks the candidates and seeds training (default 0)\n"
+    "  --standalone FILE    keep the stand-alone accuracies in FILE: when it exists\n"
+    "                       (an earlier `rank --json` or FILE of the same space,\n"
+    "                       validation split, --seed and --archs) its runs are reused,\n"
+    "                       and only the missing ones train (on the supernet's data,\n"
+    "                       which must be FILE's), seed by seed, FILE rewritten after\n"
+    "                       each: a killed ranking resumes, and other supernets rank\n"
+    "                       against the same ground truth without training\n"    "  --seed S             picks the candidates and seeds training (default 0)\n"
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
     "  --val-images N       score on N validation images (default: all)\n"
@@ -211,9 +215,6 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (f->val_images != -1 && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
     if (f->tseeds != -1 && (f->tseeds < 1 || f->tseeds > 100))
         return cli_usage_error(cmd, "--train-seeds must be in 1..100");
-    if (f->standalone && (f->tseeds != -1 || f->tepochs != -1 || f->tbatch != -1))
-        return cli_usage_error(cmd, "--standalone takes the stand-alone accuracies from a file: "
-                                    "--train-epochs, --train-batch and --train-seeds do not apply");
     if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
     if (!isnan(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
     if (!isnan(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
@@ -436,15 +437,18 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     nas_supernet *sn = NULL;
     nas_data *data = NULL;
     nas_error err = {0};
-    int n = f.archs > 0 ? (int)f.archs : 20, k = f.tseeds > 0 ? (int)f.tseeds : 1;
-    int epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
+    int n = f.archs > 0 ? (int)f.archs : 20;
+    nas_train_config tdef;
+    nas_train_config_default(&tdef);
+    nas_supernet_truth gt = {0}; /* the stand-alone accuracies */
     nas_arch **archs = calloc((size_t)n, sizeof *archs);
     double *sacc = calloc((size_t)n, sizeof *sacc), *sloss = calloc((size_t)n, sizeof *sloss),
-           *tacc = calloc((size_t)n, sizeof *tacc), *nloss = calloc((size_t)n, sizeof *nloss),
+           *nloss = calloc((size_t)n, sizeof *nloss),
            *r1 = calloc((size_t)n, sizeof *r1), *r2 = calloc((size_t)n, sizeof *r2),
-           *col = calloc(2 * (size_t)n, sizeof *col), *seed_acc = NULL;
+           *col = calloc(2 * (size_t)n, sizeof *col),
+           *macs = calloc((size_t)n, sizeof *macs), *params = calloc((size_t)n, sizeof *params);
     uint64_t *seen = calloc((size_t)n, sizeof *seen);
-    if (!archs || !sacc || !sloss || !tacc || !nloss || !r1 || !r2 || !col || !seen) {
+    if (!archs || !sacc || !sloss || !nloss || !r1 || !r2 || !col || !seen || !macs || !params) {
         NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -468,27 +472,84 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
             nas_arch_destroy(a);
             continue;
         }
+        nas_cost cost;
+        nas_status cs = nas_cost_compute(a, 1, NAS_COST_OPTIM_SGD, &cost, &err);
+        macs[i] = (double)cost.macs, params[i] = (double)cost.params;
+        nas_cost_deinit(&cost);
+        if (cs) {
+            nas_arch_destroy(a);
+            goto fail;
+        }
         seen[i] = h;
         archs[i++] = a;
     }
-    /* the ground truth first when it comes from a file: a bad file fails before any work */
-    if (f.standalone) {
+    /* the ground truth: what --standalone FILE holds when it exists (a bad
+     * file fails before any work), the rest trains below */
+    if (f.standalone && nas_path_exists(f.standalone)) {
         char *text = NULL;
         size_t len;
-        nas_supernet_truth truth;
         if (nas_file_read(f.standalone, &text, &len, &err)) goto fail;
-        nas_status st = nas_supernet_truth_parse(text, len, f.standalone, cfg, seen, n, &truth, &err);
+        nas_status st = nas_supernet_truth_parse(text, len, f.standalone, cfg, seen, n, &gt, &err);
         free(text);
         if (st) goto fail;
-        free(tacc);
-        tacc = truth.acc; /* both freed below */
-        seed_acc = truth.seed_acc;
-        k = truth.seeds;
-        epochs = truth.epochs;
-        NAS_INFO(lg, "stand-alone accuracies from %s (%d epochs, %d seed%s)", f.standalone, epochs, k,
-                 k > 1 ? "s" : "");
-    } else if (!(seed_acc = calloc((size_t)n * (size_t)k, sizeof *seed_acc))) {
-        NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+        NAS_INFO(lg, "stand-alone accuracies from %s (%d epochs, %d seed%s)", f.standalone, gt.epochs, gt.seeds,
+                 gt.seeds > 1 ? "s" : "");
+        if (f.tepochs > 0 && f.tepochs != gt.epochs) {
+            NAS_FAIL(&err, NAS_ERR_INVALID, "--train-epochs %ld: %s's runs trained %d epochs", f.tepochs,
+                     f.standalone, gt.epochs);
+            goto fail;
+        }
+        if (f.tseeds > 0 && f.tseeds < gt.seeds) {
+            NAS_FAIL(&err, NAS_ERR_INVALID, "--train-seeds %ld: %s is a ground truth of %d seeds", f.tseeds,
+                     f.standalone, gt.seeds);
+            goto fail;
+        }
+        if (gt.train_batch && f.tbatch > 0 && f.tbatch != gt.train_batch) {
+            NAS_FAIL(&err, NAS_ERR_INVALID, "--train-batch %ld: %s's runs used %d", f.tbatch, f.standalone,
+                     gt.train_batch);
+            goto fail;
+        }
+        if (!gt.train_batch && f.tbatch > 0) gt.train_batch = (int)f.tbatch;
+        if (f.tseeds > gt.seeds) { /* more seeds: room for them */
+            int k = (int)f.tseeds;
+            double *more = calloc((size_t)n * (size_t)k, sizeof *more);
+            if (!more) {
+                NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            for (int i = 0; i < n; i++) memcpy(more + (size_t)i * k, gt.seed_acc + (size_t)i * gt.seeds,
+                                               (size_t)gt.have[i] * sizeof *more);
+            free(gt.seed_acc);
+            gt.seed_acc = more;
+            gt.seeds = k;
+        }
+    } else {
+        gt.seeds = f.tseeds > 0 ? (int)f.tseeds : 1;
+        gt.epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
+        gt.train_batch = f.tbatch > 0 ? (int)f.tbatch : tdef.batch;
+        gt.train_fraction = cfg->train_fraction;
+        gt.acc = calloc((size_t)n, sizeof *gt.acc);
+        gt.seed_acc = calloc((size_t)n * (size_t)gt.seeds, sizeof *gt.seed_acc);
+        gt.have = calloc((size_t)n, sizeof *gt.have);
+        if (!gt.acc || !gt.seed_acc || !gt.have) {
+            NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    const int k = gt.seeds;
+    int missing = 0;
+    for (int i = 0; i < n; i++) missing += k - gt.have[i];
+    if (missing && gt.train_fraction != cfg->train_fraction) {
+        NAS_FAIL(&err, NAS_ERR_INVALID,
+                 "%s trained on %g of the training split, the supernet on %g: its %d missing runs would train on "
+                 "the supernet's data, another ground truth",
+                 f.standalone, gt.train_fraction, cfg->train_fraction, missing);
+        goto fail;
+    }
+    if (missing && !gt.train_batch) {
+        NAS_FAIL(&err, NAS_ERR_INVALID,
+                 "%s: no train_batch (written before the field): give --train-batch with the batch its runs used",
+                 f.standalone);
         goto fail;
     }
     double t0 = nas_time_now();
@@ -502,33 +563,41 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     }
     double score_time = nas_time_now() - t0;
     t0 = nas_time_now();
-    for (int i = 0; !f.standalone && i < n; i++) {
-        tacc[i] = 0;
-        for (int j = 0; j < k; j++) {
-            nas_train_config tc;
-            nas_train_config_default(&tc);
-            tc.epochs = epochs;
-            if (f.tbatch > 0) tc.batch = (int)f.tbatch;
+    /* seed by seed, so that a ranking stopped early holds whole seeds first;
+     * FILE is rewritten after every run, so a killed ranking resumes */
+    for (int j = 0; j < k; j++) {
+        for (int i = 0; i < n; i++) {
+            if (gt.have[i] > j) continue;
+            nas_train_config tc = tdef;
+            tc.epochs = gt.epochs;
+            tc.batch = gt.train_batch;
             tc.eval_test = 0;
             tc.seed = (f.seed > 0 ? (uint64_t)f.seed : 0) + (uint64_t)j;
             nas_train_result tr;
             if (nas_train_run(archs[i], data, &tc, NULL, &tr, &err)) goto fail;
-            seed_acc[i * k + j] = tr.val_acc;
-            tacc[i] += tr.val_acc / k;
+            gt.seed_acc[i * k + j] = tr.val_acc;
+            gt.acc[i] = (gt.acc[i] * j + tr.val_acc) / (j + 1);
+            gt.have[i] = j + 1;
             NAS_INFO(lg, "trained %d/%d (seed %d of %d): stand-alone val accuracy %.2f%% (supernet %.2f%%, %.0f s)",
                      i + 1, n, j + 1, k, 100 * tr.val_acc, 100 * sacc[i], tr.seconds);
+            if (f.standalone && nas_supernet_truth_write(f.standalone, &gt, cfg, archs, n, &err)) goto fail;
         }
     }
-    double train_time = f.standalone ? 0 : nas_time_now() - t0;
+    double train_time = missing ? nas_time_now() - t0 : 0;
+    const double *tacc = gt.acc, *seed_acc = gt.seed_acc;
     double tau = nas_supernet_kendall_tau(sacc, tacc, n), rho = nas_supernet_spearman_rho(sacc, tacc, n);
     double tau_loss = nas_supernet_kendall_tau(nloss, tacc, n), agree = seed_agreement(seed_acc, n, k, col);
+    /* the cost-only baselines: how well size alone ranks the same archs */
+    double tau_macs = nas_supernet_kendall_tau(macs, tacc, n), tau_params = nas_supernet_kendall_tau(params, tacc, n);
     rank_desc(sacc, r1, n);
     rank_desc(tacc, r2, n);
     if (f.json) {
         printf("{\"archs\": %d, \"kendall_tau\": %.6f, \"spearman_rho\": %.6f, \"kendall_tau_loss\": %.6f, "
                "\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"train_epochs\": %d, \"train_seeds\": %d, ",
-               n, tau, rho, tau_loss, score_time, train_time, epochs, k);
+               n, tau, rho, tau_loss, score_time, train_time, gt.epochs, k);
+        printf("\"kendall_tau_macs\": %.6f, \"kendall_tau_params\": %.6f, ", tau_macs, tau_params);
         if (k > 1) printf("\"seed_kendall_tau\": %.6f, ", agree);
+        if (gt.train_batch > 0) printf("\"train_batch\": %d, ", gt.train_batch);
         char *from = f.standalone ? json_string(f.standalone) : NULL, *spec = json_string(cfg->data_spec);
         if (!spec || (f.standalone && !from)) {
             free(from), free(spec);
@@ -538,12 +607,13 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         if (from) printf("\"standalone_from\": %s, ", from);
         printf("\"data\": {\"spec\": %s, \"train_fraction\": %.17g, \"val_fraction\": %.17g, \"seed\": %llu}, "
                "\"candidates\": [",
-               spec, cfg->train_fraction, cfg->val_fraction, (unsigned long long)cfg->data_seed);
+               spec, gt.train_fraction, cfg->val_fraction, (unsigned long long)cfg->data_seed);
         free(from), free(spec);
         for (int i = 0; i < n; i++) {
             printf("%s{\"arch_hash\": \"%016llx\", \"supernet_val_accuracy\": %.6f, \"supernet_val_loss\": %.6f, "
-                   "\"standalone_val_accuracy\": %.6f, \"standalone_seed_accuracies\": [",
-                   i ? ", " : "", (unsigned long long)seen[i], sacc[i], sloss[i], tacc[i]);
+                   "\"macs\": %.0f, \"params\": %.0f, \"standalone_val_accuracy\": %.6f, "
+                   "\"standalone_seed_accuracies\": [",
+                   i ? ", " : "", (unsigned long long)seen[i], sacc[i], sloss[i], macs[i], params[i], tacc[i]);
             for (int j = 0; j < k; j++) printf("%s%.6f", j ? ", " : "", seed_acc[i * k + j]);
             printf("], \"point\": %s}", archs[i]->point_json ? archs[i]->point_json : "null");
         }
@@ -555,11 +625,13 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
                    r1[i], 100 * tacc[i], r2[i]);
         printf("Kendall tau %.3f, Spearman rho %.3f over %d archs (tau with -val loss as the score: %.3f)\n", tau, rho,
                n, tau_loss);
-        printf("stand-alone: %d epochs, %s%d seed%s", epochs, k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
+        printf("without a supernet: tau %.3f with MACs as the score, %.3f with parameters\n", tau_macs, tau_params);
+        printf("stand-alone: %d epochs on %g of the training split, %s%d seed%s", gt.epochs, gt.train_fraction,
+               k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
         if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
         if (f.standalone) printf("; from %s", f.standalone);
         printf("\nscoring %.1f s (%.2f s per arch)", score_time, score_time / n);
-        if (!f.standalone) printf(", stand-alone training %.1f s", train_time);
+        if (missing) printf(", stand-alone training %.1f s (%d run%s)", train_time, missing, missing > 1 ? "s" : "");
         printf("\n");
     }
     rc = CLI_EXIT_OK;
@@ -569,7 +641,9 @@ fail:
 out:
     for (int i = 0; archs && i < n; i++) nas_arch_destroy(archs[i]);
     free(archs);
-    free(sacc), free(sloss), free(tacc), free(nloss), free(r1), free(r2), free(seen), free(col), free(seed_acc);
+    free(sacc), free(sloss), free(nloss), free(r1), free(r2), free(seen), free(col);
+    nas_supernet_truth_deinit(&gt);
+    free(macs), free(params);
     nas_data_destroy(data);
     nas_supernet_destroy(sn);
     ss_space_destroy(space);
