@@ -289,6 +289,21 @@ static nas_status index_rebuild(nas_supernet *sn, nas_error *err) {
     return NAS_OK;
 }
 
+/* Kernel transform tensors are keyed "<conv weight key>.kt<k>" (k: the
+ * kernel they make). */
+static int is_kt_key(const char *key) {
+    const char *dot = strrchr(key, '.');
+    return dot && dot[1] == 'k' && dot[2] == 't' && dot[3] >= '1' && dot[3] <= '9';
+}
+
+static void join_key(char *out, size_t cap, const char *a, const char *b);
+
+static void kt_key(char *out, size_t cap, const char *weight_key, int k) {
+    char sfx[16];
+    snprintf(sfx, sizeof sfx, "kt%d", k);
+    join_key(out, cap, weight_key, sfx);
+}
+
 static void tensor_free(sn_tensor *t) {
     if (!t) return;
     nas_optim_destroy(t->opt);
@@ -303,6 +318,11 @@ static void tensor_free(sn_tensor *t) {
 static void tensor_init_values(const sn_tensor *t, float *w, pcg32 *rng) {
     size_t n = dims_count(t->dims);
     size_t len = strlen(t->key);
+    if (is_kt_key(t->key)) { /* a kernel transform starts as the identity: the plain centre crop */
+        memset(w, 0, n * sizeof *w);
+        for (int r = 0; r < t->dims[2]; r++) w[(size_t)r * t->dims[3] + r] = 1.0f;
+        return;
+    }
     /* weights without decay are BatchNorm scales; biases end in ".bias" */
     int is_bn_weight = !t->decay && len > 7 && strcmp(t->key + len - 7, ".weight") == 0;
     if (t->decay) {
@@ -438,6 +458,7 @@ static nas_status ensure_tensor(nas_supernet *sn, const char *key, const int dim
             return NAS_FAIL(err, NAS_ERR_MISMATCH,
                             "the supernet has no weights for %s (is the arch from this space?)", key);
         if ((i = sn_tensor_add(sn, key, dims, decay, err)) < 0) return err ? err->code : NAS_ERR_NOMEM;
+        if (decay && dims[2] > 1 && dims[2] == dims[3]) sn->t[i]->min_k = dims[2];
         if (sn->allocated) {
             nas_status s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err);
             if (s) return s;
@@ -447,6 +468,7 @@ static nas_status ensure_tensor(nas_supernet *sn, const char *key, const int dim
         return NAS_OK;
     }
     sn_tensor *t = sn->t[i];
+    if (decay && dims[2] > 1 && dims[2] == dims[3] && (!t->min_k || dims[2] < t->min_k)) t->min_k = dims[2];
     int bigger = 0;
     for (int k = 0; k < 4; k++) bigger |= dims[k] > t->dims[k];
     if (bigger) {
@@ -617,6 +639,21 @@ nas_status nas_supernet_create(const ss_space *space, const nas_supernet_config 
         if (s) goto fail;
     }
     nas_error_clear(err);
+    if (cfg->kernel_transform) { /* one transform per layer and smaller kernel */
+        for (int i = 0, n = sn->n_t; i < n; i++) {
+            const sn_tensor *t = sn->t[i];
+            int K = t->dims[2];
+            if (!t->min_k || t->min_k >= K || t->dims[3] != K || (K - t->min_k) % 2) continue;
+            for (int k = K - 2; k >= t->min_k; k -= 2) {
+                char key[SN_KEY_MAX];
+                kt_key(key, sizeof key, t->key, k);
+                if (sn_tensor_add(sn, key, (const int[4]){1, 1, k * k, k * k}, 0, err) < 0) {
+                    s = err ? err->code : NAS_ERR_NOMEM;
+                    goto fail;
+                }
+            }
+        }
+    }
     for (int i = 0; i < sn->n_t; i++)
         if ((s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err))) goto fail;
     sn->allocated = 1;
@@ -644,6 +681,7 @@ void nas_supernet_destroy(nas_supernet *sn) {
     free(sn->smallest);
     nas_arch_destroy(sn->big);
     nas_arch_destroy(sn->small);
+    free(sn->kt_buf);
     free(sn->step_times);
     free(sn);
 }
@@ -736,13 +774,133 @@ static nas_status map_params(nas_supernet *sn, const nas_arch *a, nas_net *net, 
         int ti;
         nas_status s = ensure_tensor(sn, key, parts[j].dims, parts[j].decay, frozen, &ti, err);
         if (s) return s;
-        sn->map[k].tensor = ti;
-        memcpy(sn->map[k].dims, parts[j].dims, sizeof parts[j].dims);
+        sn_map *m = &sn->map[k];
+        m->tensor = ti;
+        memcpy(m->dims, parts[j].dims, sizeof parts[j].dims);
+        m->n_kt = 0;
+        const int *md = sn->t[ti]->dims, *d = m->dims;
+        int K = md[2];
+        if (sn->cfg.kernel_transform && parts[j].decay && d[2] < K && d[2] == d[3] && md[3] == K &&
+            (K - d[2]) % 2 == 0 && (K - d[2]) / 2 <= SN_KT_MAX) {
+            for (int kk = K - 2; kk >= d[2]; kk -= 2) {
+                char tk[SN_KEY_MAX];
+                kt_key(tk, sizeof tk, key, kk);
+                s = ensure_tensor(sn, tk, (const int[4]){1, 1, kk * kk, kk * kk}, 0, frozen, &m->kt[m->n_kt], err);
+                if (s) return s;
+                m->n_kt++;
+            }
+        }
     }
     return NAS_OK;
 }
 
-static void copy_in(nas_supernet *sn, nas_net *net) {
+/* ------------------------------------------------- kernel transforms */
+
+/* The kernel transforms (Once-for-All): a k x k kernel of a master whose
+ * kernel is K > k is made in steps K -> K-2 -> ... -> k, each the centre
+ * (k' x k') of the previous kernel times the step's k'^2 x k'^2 matrix T,
+ * one T per layer and kernel size, shared by every (out, in) channel pair:
+ *   w_j[oi] = T_j c_j[oi],  c_j = centre crop of w_{j-1},  w_{-1} = master.
+ * kt_chain fills buf with the master's channel slice at the full kernel,
+ * then c_j and w_j for every step (the last w_j is the sub-kernel), and
+ * returns the c_j offsets in c[] (w_j follows c_j). */
+static float *kt_scratch(nas_supernet *sn, const sn_map *m, int K) {
+    size_t oi = (size_t)m->dims[0] * m->dims[1], need = 3 * oi * K * K;
+    for (int kk = K - 2; kk >= m->dims[2]; kk -= 2) need += 2 * oi * kk * kk;
+    if (need > sn->kt_cap) {
+        float *b = realloc(sn->kt_buf, need * sizeof *b);
+        if (!b) return NULL;
+        sn->kt_buf = b;
+        sn->kt_cap = need;
+    }
+    return sn->kt_buf;
+}
+
+static void kt_chain(const nas_supernet *sn, const sn_tensor *t, const sn_map *m, float *buf, float **c) {
+    int O = m->dims[0], I = m->dims[1], K = t->dims[2];
+    size_t oi = (size_t)O * I;
+    int full[4] = {O, I, K, K};
+    nas_supernet_slice_get(t->w, t->dims, buf, full);
+    float *prev = buf, *p = buf + oi * K * K;
+    for (int j = 0; j < m->n_kt; j++) {
+        int k = K - 2 * (j + 1), kk = k * k, from[4] = {O, I, k + 2, k + 2}, to[4] = {O, I, k, k};
+        c[j] = p;
+        nas_supernet_slice_get(prev, from, c[j], to);
+        float *w = p + oi * kk;
+        const float *T = sn->t[m->kt[j]]->w;
+        for (size_t q = 0; q < oi; q++) {
+            const float *cv = c[j] + q * kk;
+            float *wv = w + q * kk;
+            for (int r = 0; r < kk; r++) {
+                double acc = 0;
+                for (int x = 0; x < kk; x++) acc += (double)T[(size_t)r * kk + x] * cv[x];
+                wv[r] = (float)acc;
+            }
+        }
+        prev = w;
+        p = w + oi * kk;
+    }
+}
+
+/* The sub-kernel of m into out (m->n_kt > 0). Returns 0 out of memory. */
+static int kt_get(nas_supernet *sn, const sn_tensor *t, const sn_map *m, float *out) {
+    float *buf = kt_scratch(sn, m, t->dims[2]), *c[SN_KT_MAX];
+    if (!buf) return 0;
+    kt_chain(sn, t, m, buf, c);
+    size_t n = (size_t)m->dims[0] * m->dims[1] * m->dims[2] * m->dims[3];
+    memcpy(out, c[m->n_kt - 1] + n, n * sizeof *out); /* the last w_j follows its c_j */
+    return 1;
+}
+
+/* Adds the gradient g of the sub-kernel to the master's and to every T's:
+ * dT_j += sum_oi g_j[oi] c_j[oi]^T, g_{j-1} = centre-embed(T_j^T g_j).
+ * Gradients of tensors not yet touched this step are zeroed first. */
+static int kt_add_grad(nas_supernet *sn, sn_tensor *t, const sn_map *m, const float *g) {
+    int O = m->dims[0], I = m->dims[1], K = t->dims[2];
+    size_t oi = (size_t)O * I;
+    float *buf = kt_scratch(sn, m, K), *c[SN_KT_MAX];
+    if (!buf) return 0;
+    kt_chain(sn, t, m, buf, c);
+    float *ga = c[m->n_kt - 1] + 2 * oi * m->dims[2] * m->dims[2], *gb = ga + oi * K * K; /* 2 x O I K^2 free */
+    memcpy(ga, g, oi * m->dims[2] * m->dims[2] * sizeof *ga);
+    for (int j = m->n_kt - 1; j >= 0; j--) {
+        int k = K - 2 * (j + 1), kk = k * k, from[4] = {O, I, k, k}, to[4] = {O, I, k + 2, k + 2};
+        sn_tensor *tt = sn->t[m->kt[j]];
+        if (!tt->touched) {
+            memset(tt->dw, 0, tt->n * sizeof *tt->dw);
+            tt->touched = 1;
+        }
+        const float *T = tt->w;
+        float *dT = tt->dw;
+        for (int r = 0; r < kk; r++)
+            for (int x = 0; x < kk; x++) {
+                double acc = 0;
+                for (size_t q = 0; q < oi; q++) acc += (double)ga[q * kk + r] * c[j][q * kk + x];
+                dT[(size_t)r * kk + x] += (float)acc;
+            }
+        /* dc = T^T g, into the middle of a zeroed (k+2)^2 kernel */
+        float *dc = c[j]; /* c_j is no longer needed: reuse it for T^T g */
+        for (size_t q = 0; q < oi; q++)
+            for (int x = 0; x < kk; x++) {
+                double acc = 0;
+                for (int r = 0; r < kk; r++) acc += (double)T[(size_t)r * kk + x] * ga[q * kk + r];
+                dc[q * kk + x] = (float)acc;
+            }
+        memset(gb, 0, oi * (k + 2) * (k + 2) * sizeof *gb);
+        nas_supernet_slice_add(gb, to, dc, from);
+        float *sw = ga;
+        ga = gb, gb = sw;
+    }
+    if (!t->touched) {
+        memset(t->dw, 0, t->n * sizeof *t->dw);
+        t->touched = 1;
+    }
+    int full[4] = {O, I, K, K};
+    nas_supernet_slice_add(t->dw, t->dims, ga, full);
+    return 1;
+}
+
+static nas_status copy_in(nas_supernet *sn, nas_net *net, nas_error *err) {
     nas_param *params;
     int n;
     nas_net_params(net, &params, &n);
@@ -750,8 +908,13 @@ static void copy_in(nas_supernet *sn, nas_net *net) {
         const sn_map *m = &sn->map[k];
         if (m->tensor < 0) continue;
         const sn_tensor *t = sn->t[m->tensor];
-        nas_supernet_slice_get(t->w, t->dims, params[k].w, m->dims);
+        if (m->n_kt) {
+            if (!kt_get(sn, t, m, params[k].w)) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+        } else {
+            nas_supernet_slice_get(t->w, t->dims, params[k].w, m->dims);
+        }
     }
+    return NAS_OK;
 }
 
 /* ------------------------------------------------------------- training */
@@ -767,7 +930,7 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
         nas_net *net;
         if ((s = get_net(sn, a, sn->cfg.batch, NAS_NET_GRADS, &net, err))) return s;
         if ((s = map_params(sn, a, net, 0, err))) return s;
-        copy_in(sn, net);
+        if ((s = copy_in(sn, net, err))) return s;
         if ((s = nas_net_forward(net, x, 1, &sn->drop_rng, err))) return s;
         if ((s = nas_net_backward(net, y, err))) return s;
         loss_sum += nas_net_loss(net);
@@ -779,6 +942,10 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
             const sn_map *m = &sn->map[k];
             if (m->tensor < 0 || !params[k].dw) continue;
             sn_tensor *t = sn->t[m->tensor];
+            if (m->n_kt) {
+                if (!kt_add_grad(sn, t, m, params[k].dw)) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+                continue;
+            }
             if (!t->touched) {
                 memset(t->dw, 0, t->n * sizeof *t->dw);
                 t->touched = 1;
@@ -1013,7 +1180,7 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
     memset(&subset, 0, sizeof subset);
     if ((s = get_net(sn, a, opt->batch, 0, &net, err))) return s;
     if ((s = map_params(sn, a, net, 1, err))) return s;
-    copy_in(sn, net);
+    if ((s = copy_in(sn, net, err))) return s;
     nas_net_set_weights_static(net, 1);
     size_t img = nas_dataset_image_floats(tr);
     float *x = malloc((size_t)opt->batch * img * sizeof *x);

@@ -104,6 +104,9 @@ typedef struct nas_supernet_config {
     nas_lr_schedule lr;        /* base_lr and kind; total steps filled from epochs */
     double warmup_epochs;      /* >= 0 */
     int sandwich;              /* 1: largest + smallest + random path per step */
+    int kernel_transform;      /* 1: a smaller kernel is the centre of the next larger one
+                                  times a learned k^2 x k^2 matrix per layer and size
+                                  (Once-for-All's kernel transform); 0: the centre alone */
     int augment_pad;           /* -1: the data set's recommendation */
     int augment_flip;          /* -1: the data set's recommendation */
     uint64_t seed;             /* master init, path sampling, shuffling, dropout */

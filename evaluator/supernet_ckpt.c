@@ -88,6 +88,7 @@ static cJSON *header_json(const nas_supernet *sn) {
     ok = ok && add_hex(cfg, "warmup_steps", c->lr.warmup_steps);
     ok = ok && cJSON_AddNumberToObject(cfg, "warmup_epochs", c->warmup_epochs);
     ok = ok && cJSON_AddNumberToObject(cfg, "sandwich", c->sandwich);
+    ok = ok && cJSON_AddNumberToObject(cfg, "kernel_transform", c->kernel_transform);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_pad", c->augment_pad);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_flip", c->augment_flip);
     ok = ok && add_hex(cfg, "seed", c->seed);
@@ -207,6 +208,9 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
     HEX("warmup_steps", cfg->lr.warmup_steps);
     NUM("warmup_epochs", cfg->warmup_epochs, double);
     NUM("sandwich", cfg->sandwich, int);
+    /* checkpoints from before the option trained the plain centre crop */
+    cfg->kernel_transform = 0;
+    if (cJSON_GetObjectItemCaseSensitive(c, "kernel_transform")) NUM("kernel_transform", cfg->kernel_transform, int);
     NUM("augment_pad", cfg->augment_pad, int);
     NUM("augment_flip", cfg->augment_flip, int);
     HEX("seed", cfg->seed);

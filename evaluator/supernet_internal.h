@@ -1,7 +1,8 @@
 /*
  * supernet_internal.h - the supernet's private state, shared by supernet.c
  * (keys, training, scoring) and supernet_ckpt.c (the checkpoint file).
- * Not a public header: nothing outside evaluator/supernet*.c includes it.
+ * Not a public header: nothing outside evaluator/supernet*.c includes it
+ * but tests/test_supernet.c (the kernel transforms' gradient check).
  */
 #ifndef NAS_EVALUATOR_SUPERNET_INTERNAL_H
 #define NAS_EVALUATOR_SUPERNET_INTERNAL_H
@@ -24,7 +25,11 @@ typedef struct sn_tensor {
     nas_param p; /* the optimizer's view of w/dw; its address must stay fixed */
     nas_optim *opt;
     int touched; /* used by the current step */
+    int min_k;   /* smallest square kernel seen in discovery (0: none smaller) */
 } sn_tensor;
+
+/* Most kernel transforms in one chain (kernel K down to K - 2 x this). */
+#define SN_KT_MAX 8
 
 /* A cache slot: the network and the arena its buffers live in (reset and
  * reused by the slot's next network; it holds the largest one built so far). */
@@ -41,6 +46,8 @@ typedef struct sn_net {
 typedef struct sn_map {
     int tensor;
     int dims[4];
+    int n_kt;            /* kernel transforms applied (kernel_transform), 0: a plain slice */
+    int kt[SN_KT_MAX];   /* their tensors, for kernels K-2, K-4, ... down to dims[2] */
 } sn_map;
 
 struct nas_supernet {
@@ -64,6 +71,8 @@ struct nas_supernet {
     double last_loss;
     double *step_times;
     size_t n_step_times;
+    float *kt_buf; /* scratch of the kernel transforms */
+    size_t kt_cap;
 };
 
 nas_status sn_config_check(const nas_supernet_config *c, nas_error *err);

@@ -9,6 +9,7 @@
  * noise), small enough for the whole file to run in seconds.
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "evaluator/data.h"
 #include "evaluator/supernet.h"
+#include "evaluator/supernet_internal.h" /* the kernel transforms' gradient check reads master gradients */
 #include "evaluator/train.h"
 #include "nas/core/fileio.h"
 #include "searchspace/space.h"
@@ -221,6 +223,87 @@ static void test_shared_tensors(void) {
     nas_arch_destroy(big);
     nas_arch_destroy(small);
     nas_supernet_destroy(sn);
+    ss_space_destroy(s);
+}
+
+/* Loss of one step of arch a on (x, y) with learning rate 0 (nothing moves;
+ * the gradients stay in the master tensors' dw). */
+static double step_loss(nas_supernet *sn, const nas_arch *a, const float *x, const int *y) {
+    nas_error err = {0};
+    double loss = NAN;
+    ASSERT_OK(nas_supernet_step(sn, &a, 1, x, y, 0.0, &loss, &err), &err);
+    return loss;
+}
+
+/* Kernel transforms (--kernel-transform): one k^2 x k^2 matrix per layer and
+ * smaller kernel, starting as the identity (so an untrained supernet scores
+ * exactly like one without them), and their gradients and the master's
+ * through them equal central differences of the loss. */
+static void test_kernel_transform(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.optim.weight_decay = 0;
+    nas_supernet *plain = NULL, *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &plain, &err), &err);
+    cfg.kernel_transform = 1;
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    int d[4], ti = find_tensor(sn, "conv|conv#0.conv.weight.kt3", d);
+    ASSERT_TRUE(ti >= 0);
+    ASSERT_TRUE(d[0] == 1 && d[1] == 1 && d[2] == 9 && d[3] == 9);
+    ASSERT_TRUE(find_tensor(plain, "conv|conv#0.conv.weight.kt3", d) < 0);
+    /* kernels 3 and 5 in the tiny space: one transform per layer with a kernel choice */
+    ASSERT_TRUE(nas_supernet_tensor_count(sn) > nas_supernet_tensor_count(plain));
+    nas_arch *small = NULL;
+    ASSERT_OK(nas_supernet_extreme(sn, 0, &small, &err), &err);
+    nas_supernet_score_options so;
+    nas_supernet_score_options_default(&so);
+    so.batch = 16;
+    so.recal_batches = 2;
+    nas_supernet_score a1, a2;
+    ASSERT_OK(nas_supernet_score_arch(plain, small, data, &so, &a1, &err), &err);
+    ASSERT_OK(nas_supernet_score_arch(sn, small, data, &so, &a2, &err), &err);
+    ASSERT_TRUE(a1.val_loss == a2.val_loss && a1.val_acc == a2.val_acc);
+    /* gradients: T away from the identity, then central differences */
+    sn_tensor *T = sn->t[ti], *W = sn->t[find_tensor(sn, "conv|conv#0.conv.weight", d)];
+    pcg32 r;
+    pcg32_seed(&r, 3, 1);
+    for (size_t i = 0; i < T->n; i++) T->w[i] += (float)(0.2 * pcg32_normal(&r));
+    float *x = data->train.x;
+    int y[32];
+    for (int i = 0; i < 32; i++) y[i] = data->train.y[i];
+    step_loss(sn, small, x, y);
+    size_t nt = T->n, nw = W->n;
+    float *dT = malloc(nt * sizeof *dT), *dW = malloc(nw * sizeof *dW);
+    ASSERT_TRUE(dT && dW);
+    memcpy(dT, T->dw, nt * sizeof *dT);
+    memcpy(dW, W->dw, nw * sizeof *dW);
+    const double eps = 1e-3;
+    /* T entries, and master entries at the centre (used) and on the ring (not) of channel 0 */
+    float *probe[6] = {&T->w[0], &T->w[4 * 9 + 4], &T->w[2 * 9 + 7], &W->w[2 * 5 + 2], &W->w[1 * 5 + 3], &W->w[0]};
+    const float *grad[6] = {&dT[0], &dT[4 * 9 + 4], &dT[2 * 9 + 7], &dW[2 * 5 + 2], &dW[1 * 5 + 3], &dW[0]};
+    for (int k = 0; k < 6; k++) {
+        float keep = *probe[k];
+        *probe[k] = (float)(keep + eps);
+        double lp = step_loss(sn, small, x, y);
+        *probe[k] = (float)(keep - eps);
+        double lm = step_loss(sn, small, x, y);
+        *probe[k] = keep;
+        double fd = (lp - lm) / (2 * eps), an = *grad[k];
+        printf("     probe %d: analytic %.6f, central difference %.6f\n", k, an, fd);
+        ASSERT_NEAR(an, fd, 2e-3 + 0.05 * fabs(fd));
+    }
+    ASSERT_TRUE(dW[0] == 0.0f); /* the ring of a 5x5 master is outside a 3x3 kernel */
+    ASSERT_TRUE(fabs(dT[4 * 9 + 4]) > 1e-4); /* a check that can fail: the centre tap has a gradient */
+    free(dT);
+    free(dW);
+    nas_arch_destroy(small);
+    nas_supernet_destroy(sn);
+    nas_supernet_destroy(plain);
+    nas_data_destroy(data);
     ss_space_destroy(s);
 }
 
@@ -779,6 +862,7 @@ static const test_case TESTS[] = {
     {"slice_leading_channels", test_slice_leading_channels},
     {"rank_statistics", test_rank_statistics},
     {"shared_tensors", test_shared_tensors},
+    {"kernel_transform", test_kernel_transform},
     {"train_loss_decreases", test_train_loss_decreases},
     {"score_deterministic_and_extract", test_score_deterministic_and_extract},
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},

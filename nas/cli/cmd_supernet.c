@@ -59,6 +59,9 @@ static const char *HELP_TRAIN =
     "  --weight-decay WD    (default 5e-5)\n"
     "  --warmup EPOCHS      linear warm-up (default 0)\n"
     "  --sandwich           largest + smallest + random path per step\n"
+    "  --kernel-transform   a smaller kernel is the centre of the larger one times a\n"
+    "                       learned matrix per layer and size (Once-for-All); default:\n"
+    "                       the centre alone\n"
     "  --path-steps K       train each sampled path for K consecutive steps (default 1:\n"
     "                       a new path every step, SPOS); K > 1 amortizes building\n"
     "                       the path's network\n"
@@ -119,7 +122,7 @@ static const char *HELP_RANK =
     "  --json               the result as one JSON object\n";
 
 enum {
-    O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH,
+    O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH, O_KTRANS,
     O_SEED, O_THREADS, O_OUT, O_SUPERNET, O_ARCH, O_SAMPLE, O_RECAL, O_EXTRACT, O_JSON, O_ARCHS, O_TEPOCHS,
     O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_TSEEDS, O_STANDALONE, O_HELP
 };
@@ -130,6 +133,7 @@ static const struct option OPTS[] = {
     {"batch", required_argument, 0, O_BATCH},         {"lr", required_argument, 0, O_LR},
     {"optimizer", required_argument, 0, O_OPTIMIZER}, {"weight-decay", required_argument, 0, O_WD},
     {"warmup", required_argument, 0, O_WARMUP},       {"sandwich", no_argument, 0, O_SANDWICH},
+    {"kernel-transform", no_argument, 0, O_KTRANS},
     {"seed", required_argument, 0, O_SEED},           {"threads", required_argument, 0, O_THREADS},
     {"out", required_argument, 0, O_OUT},             {"supernet", required_argument, 0, O_SUPERNET},
     {"arch", required_argument, 0, O_ARCH},           {"sample", required_argument, 0, O_SAMPLE},
@@ -147,7 +151,7 @@ typedef struct sn_flags {
     long epochs, batch, seed, threads, sample, recal, archs, tepochs, tbatch, path_steps, cache_nets, val_images;
     long tseeds;
     double fraction, val_fraction, lr, wd, warmup;
-    int sandwich, json, n_settings; /* n_settings: training settings given */
+    int sandwich, ktrans, json, n_settings; /* n_settings: training settings given */
 } sn_flags;
 
 /* Parses argv (argv[0] = the subcommand); -1 to continue, else an exit status. */
@@ -172,6 +176,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
         case O_WD: ok = cli_parse_double(cmd, "--weight-decay", optarg, &f->wd), f->n_settings++; break;
         case O_WARMUP: ok = cli_parse_double(cmd, "--warmup", optarg, &f->warmup), f->n_settings++; break;
         case O_SANDWICH: f->sandwich = 1, f->n_settings++; break;
+        case O_KTRANS: f->ktrans = 1, f->n_settings++; break;
         case O_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed), f->n_settings++; break;
         case O_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
         case O_OUT: f->out = optarg; break;
@@ -282,6 +287,7 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
         if (!isnan(f.val_fraction)) cfg.val_fraction = f.val_fraction;
         if (f.seed >= 0) cfg.seed = cfg.data_seed = (uint64_t)f.seed;
         cfg.sandwich = f.sandwich;
+        cfg.kernel_transform = f.ktrans;
         if (f.path_steps > 0) cfg.path_steps = (int)f.path_steps;
         if (f.cache_nets > 0) cfg.cache_nets = (int)f.cache_nets;
         if (nas_supernet_create(space, &cfg, &sn, &err)) goto fail;
