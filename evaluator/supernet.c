@@ -803,7 +803,8 @@ static nas_status map_params(nas_supernet *sn, const nas_arch *a, nas_net *net, 
  *   w_j[oi] = T_j c_j[oi],  c_j = centre crop of w_{j-1},  w_{-1} = master.
  * kt_chain fills buf with the master's channel slice at the full kernel,
  * then c_j and w_j for every step (the last w_j is the sub-kernel), and
- * returns the c_j offsets in c[] (w_j follows c_j). */
+ * returns the c_j offsets in c[] (w_j follows c_j). kt_scratch sizes buf
+ * for it plus two O x I x K^2 gradient buffers (kt_add_grad). */
 static float *kt_scratch(nas_supernet *sn, const sn_map *m, int K) {
     size_t oi = (size_t)m->dims[0] * m->dims[1], need = 3 * oi * K * K;
     for (int kk = K - 2; kk >= m->dims[2]; kk -= 2) need += 2 * oi * kk * kk;

@@ -109,6 +109,13 @@ static void tiny_config(nas_supernet_config *cfg) {
     snprintf(cfg->data_spec, sizeof cfg->data_spec, "custom");
 }
 
+/* Scoring options small enough for the tiny data set. */
+static void tiny_score_options(nas_supernet_score_options *so) {
+    nas_supernet_score_options_default(so);
+    so->batch = 16;
+    so->recal_batches = 2;
+}
+
 static char *tmpdir(void) {
     char *d = strdup("/tmp/test_supernet_XXXXXX");
     if (!d || !mkdtemp(d)) abort();
@@ -260,9 +267,7 @@ static void test_kernel_transform(void) {
     nas_arch *small = NULL;
     ASSERT_OK(nas_supernet_extreme(sn, 0, &small, &err), &err);
     nas_supernet_score_options so;
-    nas_supernet_score_options_default(&so);
-    so.batch = 16;
-    so.recal_batches = 2;
+    tiny_score_options(&so);
     nas_supernet_score a1, a2;
     ASSERT_OK(nas_supernet_score_arch(plain, small, data, &so, &a1, &err), &err);
     ASSERT_OK(nas_supernet_score_arch(sn, small, data, &so, &a2, &err), &err);
@@ -478,9 +483,7 @@ static void test_resume_equals_uninterrupted(void) {
     nas_arch *arch = NULL;
     ASSERT_OK(nas_supernet_extreme(a, 1, &arch, &err), &err);
     nas_supernet_score_options so;
-    nas_supernet_score_options_default(&so);
-    so.batch = 16;
-    so.recal_batches = 2;
+    tiny_score_options(&so);
     nas_supernet_score sa, sb;
     ASSERT_OK(nas_supernet_score_arch(a, arch, data, &so, &sa, &err), &err);
     nas_supernet_destroy(b);
