@@ -5,12 +5,13 @@
 # supernet for one epoch; prints the training accuracy over the sampled paths.
 #
 # usage: bench/supernet/interference.sh OUT_DIR [NAS_BINARY]
-# Settings (environment): FRACTION (0.4), THREADS (1), VARIANTS (F S E2 K D E).
+# Settings (environment): FRACTION (0.4), THREADS (1), VARIANTS (F S E2 K D E),
+# EXTRA (more `nas supernet train` flags, e.g. --kernel-transform).
 set -e
 out=${1:?usage: interference.sh OUT_DIR [NAS_BINARY]}
 nas=${2:-$(dirname "$0")/../../build/nas}
 src=$(dirname "$0")/../../spaces/mobilenet.nas
-: "${FRACTION:=0.4}" "${THREADS:=1}" "${VARIANTS:=F S E2 K D E}"
+: "${FRACTION:=0.4}" "${THREADS:=1}" "${VARIANTS:=F S E2 K D E}" "${EXTRA:=}"
 export OMP_WAIT_POLICY=passive
 mkdir -p "$out"
 # fixed widths, depths, stem, head and no skip
@@ -33,7 +34,8 @@ for v in $VARIANTS; do
         sed -e "s/kernel = choice(3, 5, 7), expand = choice(1, 3, 6),/kernel = $k, expand = $e,/" \
             -e "s/se = choice(no, yes))/se = $se)/" -e "$macro" >"$out/v$v.nas"
     points=$("$nas" space show "$out/v$v.nas" | sed -n 's/^cardinality: //p')
-    "$nas" supernet train "$out/v$v.nas" --epochs 1 --fraction "$FRACTION" --threads "$THREADS" \
+    # shellcheck disable=SC2086 # EXTRA is a list of flags
+    "$nas" supernet train "$out/v$v.nas" --epochs 1 --fraction "$FRACTION" --threads "$THREADS" $EXTRA \
         --out "$out/sn_$v" 2>&1 | sed -n 's/^supernet epoch 1\/1 *loss [0-9.]* *acc \([0-9.]*%\).*/\1/p' |
         while read -r acc; do echo "$v points $points train accuracy $acc"; done
 done
