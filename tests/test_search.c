@@ -301,6 +301,9 @@ static void test_time_budget_keeps_stage2(void) {
     read_trace(dir, &t, c);
     ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 1);
     ASSERT_TRUE(strstr(text, "time budget: stage 2 estimated at") != NULL);
+    /* and the job says why its search was so short */
+    ASSERT_TRUE(strstr(text, "time budget: stage 2 (1 model x ") != NULL);
+    ASSERT_TRUE(strstr(text, "lower --final-epochs or --final-top-k, or raise --time-budget") != NULL);
     free(text);
     char best[600];
     snprintf(best, sizeof best, "%s/best/weights.nasw", dir);
