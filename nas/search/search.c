@@ -95,7 +95,7 @@ typedef struct job {
     /* time budget: stage 2's expected wall time, kept up to date with the best */
     size_t s2_train_n, s2_eval_n; /* images stage 2 trains on / scores in all */
     double s2_model_s;            /* one stage-2 model, estimated for the best trial */
-    int s2_warned;                /* the warning that stage 2 leaves the search little time */
+    int s2_checked;               /* the first estimate was weighed against the time left */
     nas_progress bar;
     const nas_logger *lg;
     cpu_set_t cpus; /* the process's CPUs before the job pinned its threads: its programs' */
@@ -1057,16 +1057,17 @@ static void plan_stage2_arch(job *j, const char *arch_json) {
         j->s2_model_s = one;
         nas_log(j->lg, NAS_LOG_INFO, "time budget: stage 2 estimated at %.0f s per model (%d epochs)", one,
                 j->o.final_epochs);
-        /* a search squeezed to a few trials by stage 2 is worth saying once */
+        /* the first estimate, made as the search starts: a search squeezed to
+           a few trials by stage 2 is worth saying (later bests come nearer
+           the end, where the time left is stage 2's by design) */
         int k = j->o.final_top_k;
         double left = j->o.time_budget_s - (nas_time_now() - j->t0), s2 = k * one;
-        if (!j->s2_warned && s2 > 0.75 * left) {
+        if (!j->s2_checked && s2 > 0.75 * left)
             nas_log(j->lg, NAS_LOG_WARN,
                     "time budget: stage 2 (%d model%s x %.0f s) takes %.0f of the %.0f s left, leaving the search "
                     "%.0f s: lower --final-epochs or --final-top-k, or raise --time-budget",
                     k, k > 1 ? "s" : "", one, s2, left > 0 ? left : 0, left > s2 ? left - s2 : 0);
-            j->s2_warned = 1;
-        }
+        j->s2_checked = 1;
     }
     nas_arch_destroy(t);
 }
