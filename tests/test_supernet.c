@@ -850,6 +850,7 @@ static void test_cli_rank(void) {
     cJSON_Delete(j3);
     /* the cost-only baseline: each candidate's MACs, and their tau */
     ASSERT_TRUE(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, 0), "macs")->valuedouble > 0);
+    ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(j1, "kendall_tau_macs")));
     double tm = cJSON_GetObjectItem(j1, "kendall_tau_macs")->valuedouble;
     ASSERT_TRUE(tm >= -1 && tm <= 1);
     cJSON_Delete(j1);

@@ -115,7 +115,8 @@ static const char *HELP_RANK =
     "                       and only the missing ones train (on the supernet's data,\n"
     "                       which must be FILE's), seed by seed, FILE rewritten after\n"
     "                       each: a killed ranking resumes, and other supernets rank\n"
-    "                       against the same ground truth without training\n"    "  --seed S             picks the candidates and seeds training (default 0)\n"
+    "                       against the same ground truth without training\n"
+    "  --seed S             picks the candidates and seeds training (default 0)\n"
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
     "  --val-images N       score on N validation images (default: all)\n"
@@ -436,6 +437,15 @@ static double seed_agreement(const double *acc, int n, int k, double *col) {
     return pairs ? sum / pairs : NAN;
 }
 
+/* `"name": value, ` with null for a statistic that is not defined (a tau
+ * of constant scores is NaN, which JSON cannot hold). */
+static void json_stat(const char *name, double v) {
+    if (isfinite(v))
+        printf("\"%s\": %.6f, ", name, v);
+    else
+        printf("\"%s\": null, ", name);
+}
+
 static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     sn_flags f;
     int rc = parse("supernet rank", argc, argv, HELP_RANK, &f);
@@ -599,11 +609,15 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     rank_desc(sacc, r1, n);
     rank_desc(tacc, r2, n);
     if (f.json) {
-        printf("{\"archs\": %d, \"kendall_tau\": %.6f, \"spearman_rho\": %.6f, \"kendall_tau_loss\": %.6f, "
-               "\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"train_epochs\": %d, \"train_seeds\": %d, ",
-               n, tau, rho, tau_loss, score_time, train_time, gt.epochs, k);
-        printf("\"kendall_tau_macs\": %.6f, \"kendall_tau_params\": %.6f, ", tau_macs, tau_params);
-        if (k > 1) printf("\"seed_kendall_tau\": %.6f, ", agree);
+        printf("{\"archs\": %d, ", n);
+        json_stat("kendall_tau", tau);
+        json_stat("spearman_rho", rho);
+        json_stat("kendall_tau_loss", tau_loss);
+        printf("\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"train_epochs\": %d, \"train_seeds\": %d, ",
+               score_time, train_time, gt.epochs, k);
+        json_stat("kendall_tau_macs", tau_macs);
+        json_stat("kendall_tau_params", tau_params);
+        if (k > 1) json_stat("seed_kendall_tau", agree);
         if (gt.train_batch > 0) printf("\"train_batch\": %d, ", gt.train_batch);
         char *from = f.standalone ? json_string(f.standalone) : NULL, *spec = json_string(cfg->data_spec);
         if (!spec || (f.standalone && !from)) {
