@@ -18,7 +18,7 @@
  *
  * usage: bench_supernet step|score|memory SPACE.nas [--paths N] [--reps R]
  *        [--batch B] [--fraction F] [--seed S] [--recal R] [--val-images N]
- *        [--score-batch B] [--cold 0|1]
+ *        [--score-batch B] [--cold 0|1] [--kernel-transform 0|1]
  * Data: Fashion-MNIST (the default data set), reduced by --fraction.
  * It does not train a useful supernet: weights are whatever the steps made.
  */
@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *mode = argv[1], *path = argv[2];
-    int paths = 10, reps = 5, batch = 64, recal = 10, score_batch = 256, cold = 0;
+    int paths = 10, reps = 5, batch = 64, recal = 10, score_batch = 256, cold = 0, ktrans = 0;
     long val_images = 0;
     double fraction = 0.1;
     uint64_t seed = 0;
@@ -82,6 +82,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--val-images")) val_images = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--score-batch")) score_batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--cold")) cold = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kernel-transform")) ktrans = atoi(argv[i + 1]);
     }
     if (cold && reps < 2) {
         fprintf(stderr, "bench_supernet: --cold 1 needs --reps 2 or more\n");
@@ -95,6 +96,7 @@ int main(int argc, char **argv) {
     cfg.batch = batch;
     cfg.seed = seed;
     cfg.train_fraction = fraction;
+    cfg.kernel_transform = ktrans;
     nas_data_options dopt;
     nas_supernet_data_options(&cfg, &dopt);
     nas_data *data = NULL;
