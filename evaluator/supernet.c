@@ -304,6 +304,28 @@ static void kt_key(char *out, size_t cap, const char *weight_key, int k) {
     join_key(out, cap, weight_key, sfx);
 }
 
+/* How many kernel transforms make a k x k kernel from a master of dims md
+ * (square kernel K > k, K - k even, at most SN_KT_MAX steps); 0: a plain
+ * slice. */
+static int kt_steps(const int md[4], int k) {
+    int K = md[2];
+    if (md[3] != K || k >= K || (K - k) % 2 || (K - k) / 2 > SN_KT_MAX) return 0;
+    return (K - k) / 2;
+}
+
+/* Records that t (a conv weight: decay, square kernel) was seen with a
+ * kernel of dims[2]: the kernel transforms start from the smallest. */
+static void note_kernel(sn_tensor *t, const int dims[4], int decay) {
+    if (decay && dims[2] > 1 && dims[2] == dims[3] && (!t->min_k || dims[2] < t->min_k)) t->min_k = dims[2];
+}
+
+/* The first use of t in a step zeroes its gradient. */
+static void tensor_touch(sn_tensor *t) {
+    if (t->touched) return;
+    memset(t->dw, 0, t->n * sizeof *t->dw);
+    t->touched = 1;
+}
+
 static void tensor_free(sn_tensor *t) {
     if (!t) return;
     nas_optim_destroy(t->opt);
@@ -458,7 +480,7 @@ static nas_status ensure_tensor(nas_supernet *sn, const char *key, const int dim
             return NAS_FAIL(err, NAS_ERR_MISMATCH,
                             "the supernet has no weights for %s (is the arch from this space?)", key);
         if ((i = sn_tensor_add(sn, key, dims, decay, err)) < 0) return err ? err->code : NAS_ERR_NOMEM;
-        if (decay && dims[2] > 1 && dims[2] == dims[3]) sn->t[i]->min_k = dims[2];
+        note_kernel(sn->t[i], dims, decay);
         if (sn->allocated) {
             nas_status s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err);
             if (s) return s;
@@ -468,7 +490,7 @@ static nas_status ensure_tensor(nas_supernet *sn, const char *key, const int dim
         return NAS_OK;
     }
     sn_tensor *t = sn->t[i];
-    if (decay && dims[2] > 1 && dims[2] == dims[3] && (!t->min_k || dims[2] < t->min_k)) t->min_k = dims[2];
+    note_kernel(t, dims, decay);
     int bigger = 0;
     for (int k = 0; k < 4; k++) bigger |= dims[k] > t->dims[k];
     if (bigger) {
@@ -643,7 +665,7 @@ nas_status nas_supernet_create(const ss_space *space, const nas_supernet_config 
         for (int i = 0, n = sn->n_t; i < n; i++) {
             const sn_tensor *t = sn->t[i];
             int K = t->dims[2];
-            if (!t->min_k || t->min_k >= K || t->dims[3] != K || (K - t->min_k) % 2) continue;
+            if (!t->min_k || !kt_steps(t->dims, t->min_k)) continue;
             for (int k = K - 2; k >= t->min_k; k -= 2) {
                 char key[SN_KEY_MAX];
                 kt_key(key, sizeof key, t->key, k);
@@ -778,17 +800,15 @@ static nas_status map_params(nas_supernet *sn, const nas_arch *a, nas_net *net, 
         m->tensor = ti;
         memcpy(m->dims, parts[j].dims, sizeof parts[j].dims);
         m->n_kt = 0;
-        const int *md = sn->t[ti]->dims, *d = m->dims;
-        int K = md[2];
-        if (sn->cfg.kernel_transform && parts[j].decay && d[2] < K && d[2] == d[3] && md[3] == K &&
-            (K - d[2]) % 2 == 0 && (K - d[2]) / 2 <= SN_KT_MAX) {
-            for (int kk = K - 2; kk >= d[2]; kk -= 2) {
-                char tk[SN_KEY_MAX];
-                kt_key(tk, sizeof tk, key, kk);
-                s = ensure_tensor(sn, tk, (const int[4]){1, 1, kk * kk, kk * kk}, 0, frozen, &m->kt[m->n_kt], err);
-                if (s) return s;
-                m->n_kt++;
-            }
+        const int *d = m->dims;
+        int steps = sn->cfg.kernel_transform && parts[j].decay && d[2] == d[3] ? kt_steps(sn->t[ti]->dims, d[2]) : 0;
+        for (int st = 1; st <= steps; st++) {
+            int kk = sn->t[ti]->dims[2] - 2 * st;
+            char tk[SN_KEY_MAX];
+            kt_key(tk, sizeof tk, key, kk);
+            s = ensure_tensor(sn, tk, (const int[4]){1, 1, kk * kk, kk * kk}, 0, frozen, &m->kt[m->n_kt], err);
+            if (s) return s;
+            m->n_kt++;
         }
     }
     return NAS_OK;
@@ -867,10 +887,7 @@ static int kt_add_grad(nas_supernet *sn, sn_tensor *t, const sn_map *m, const fl
     for (int j = m->n_kt - 1; j >= 0; j--) {
         int k = K - 2 * (j + 1), kk = k * k, from[4] = {O, I, k, k}, to[4] = {O, I, k + 2, k + 2};
         sn_tensor *tt = sn->t[m->kt[j]];
-        if (!tt->touched) {
-            memset(tt->dw, 0, tt->n * sizeof *tt->dw);
-            tt->touched = 1;
-        }
+        tensor_touch(tt);
         const float *T = tt->w;
         float *dT = tt->dw;
         for (int r = 0; r < kk; r++)
@@ -892,10 +909,7 @@ static int kt_add_grad(nas_supernet *sn, sn_tensor *t, const sn_map *m, const fl
         float *sw = ga;
         ga = gb, gb = sw;
     }
-    if (!t->touched) {
-        memset(t->dw, 0, t->n * sizeof *t->dw);
-        t->touched = 1;
-    }
+    tensor_touch(t);
     int full[4] = {O, I, K, K};
     nas_supernet_slice_add(t->dw, t->dims, ga, full);
     return 1;
@@ -947,10 +961,7 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
                 if (!kt_add_grad(sn, t, m, params[k].dw)) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
                 continue;
             }
-            if (!t->touched) {
-                memset(t->dw, 0, t->n * sizeof *t->dw);
-                t->touched = 1;
-            }
+            tensor_touch(t);
             nas_supernet_slice_add(t->dw, t->dims, params[k].dw, m->dims);
         }
     }
