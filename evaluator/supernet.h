@@ -274,6 +274,10 @@ nas_status nas_supernet_truth_parse(const char *json, size_t len, const char *so
  * back, the validation split c's), known seeds only. */
 nas_status nas_supernet_truth_write(const char *path, const nas_supernet_truth *t, const nas_supernet_config *c,
                                     nas_arch *const *archs, int n, nas_error *err);
+/* Room for n archs x seeds values in t (an empty, zeroed t, or one read by
+ * the parser): the known values keep their places, t->seeds becomes
+ * max(t->seeds, seeds). */
+nas_status nas_supernet_truth_reserve(nas_supernet_truth *t, int n, int seeds, nas_error *err);
 void nas_supernet_truth_deinit(nas_supernet_truth *t);
 
 #endif

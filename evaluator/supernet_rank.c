@@ -147,6 +147,24 @@ nas_status nas_supernet_truth_write(const char *path, const nas_supernet_truth *
     return s;
 }
 
+nas_status nas_supernet_truth_reserve(nas_supernet_truth *t, int n, int seeds, nas_error *err) {
+    if (t->acc && t->seed_acc && t->have && seeds <= t->seeds) return NAS_OK;
+    if (!t->acc) t->acc = calloc(n > 0 ? (size_t)n : 1, sizeof *t->acc);
+    if (!t->have) t->have = calloc(n > 0 ? (size_t)n : 1, sizeof *t->have);
+    int k = seeds > t->seeds ? seeds : t->seeds;
+    double *more = calloc(n > 0 ? (size_t)n * (size_t)k : 1, sizeof *more);
+    if (!t->acc || !t->have || !more) {
+        free(more);
+        return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for %d x %d stand-alone accuracies", n, k);
+    }
+    for (int i = 0; t->seed_acc && i < n; i++)
+        memcpy(more + (size_t)i * k, t->seed_acc + (size_t)i * t->seeds, (size_t)t->have[i] * sizeof *more);
+    free(t->seed_acc);
+    t->seed_acc = more;
+    t->seeds = k;
+    return NAS_OK;
+}
+
 void nas_supernet_truth_deinit(nas_supernet_truth *t) {
     free(t->acc);
     free(t->seed_acc);

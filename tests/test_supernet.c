@@ -637,6 +637,12 @@ static void test_truth_parse(void) {
     ASSERT_NEAR(t.acc[1], 0.875, 1e-12);
     ASSERT_NEAR(t.seed_acc[1], 0.89, 1e-12);
     ASSERT_EQ_INT(t.train_batch, 0); /* a file from before the field */
+    /* room for a third seed: the known values keep their places */
+    ASSERT_OK(nas_supernet_truth_reserve(&t, 2, 3, &err), &err);
+    ASSERT_EQ_INT(t.seeds, 3);
+    ASSERT_NEAR(t.seed_acc[0 * 3 + 1], 0.89, 1e-12);
+    ASSERT_NEAR(t.seed_acc[1 * 3 + 0], 0.87, 1e-12);
+    ASSERT_EQ_INT(t.have[1], 2);
     nas_supernet_truth_deinit(&t);
     /* the same validation images whatever share the stand-alone runs trained on */
     c.train_fraction = 0.4;

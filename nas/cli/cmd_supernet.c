@@ -527,32 +527,13 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
             goto fail;
         }
         if (!gt.train_batch && f.tbatch > 0) gt.train_batch = (int)f.tbatch;
-        if (f.tseeds > gt.seeds) { /* more seeds: room for them */
-            int k = (int)f.tseeds;
-            double *more = calloc((size_t)n * (size_t)k, sizeof *more);
-            if (!more) {
-                NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
-                goto fail;
-            }
-            for (int i = 0; i < n; i++) memcpy(more + (size_t)i * k, gt.seed_acc + (size_t)i * gt.seeds,
-                                               (size_t)gt.have[i] * sizeof *more);
-            free(gt.seed_acc);
-            gt.seed_acc = more;
-            gt.seeds = k;
-        }
     } else {
-        gt.seeds = f.tseeds > 0 ? (int)f.tseeds : 1;
         gt.epochs = f.tepochs > 0 ? (int)f.tepochs : 3;
         gt.train_batch = f.tbatch > 0 ? (int)f.tbatch : tdef.batch;
         gt.train_fraction = cfg->train_fraction;
-        gt.acc = calloc((size_t)n, sizeof *gt.acc);
-        gt.seed_acc = calloc((size_t)n * (size_t)gt.seeds, sizeof *gt.seed_acc);
-        gt.have = calloc((size_t)n, sizeof *gt.have);
-        if (!gt.acc || !gt.seed_acc || !gt.have) {
-            NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
     }
+    /* room for --train-seeds (default: what FILE holds, or 1) */
+    if (nas_supernet_truth_reserve(&gt, n, f.tseeds > 0 ? (int)f.tseeds : 1, &err)) goto fail;
     const int k = gt.seeds;
     int missing = 0;
     for (int i = 0; i < n; i++) missing += k - gt.have[i];
