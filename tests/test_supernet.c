@@ -869,11 +869,17 @@ static void test_cli_rank(void) {
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 2", 1, "is a ground truth of 3 seeds");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 0", 2, "--train-seeds must be in 1..100");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
+    /* a ranking from before train_batch was recorded: adding runs needs the batch */
+    char *at = strstr(t1, "\"train_batch\": 128, ");
+    ASSERT_TRUE(at != NULL);
+    memset(at, ' ', strlen("\"train_batch\": 128, "));
+    snprintf(path, sizeof path, "%s/r1.json", dir);
+    write_bytes(path, t1, l1);
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 3", 1, "r1.json: no train_batch (written before the field)");
     /* stand-alone runs on another training share: ranked against, never extended */
-    char *at = strstr(t1, "\"train_fraction\": 1, ");
+    at = strstr(t1, "\"train_fraction\": 1, ");
     ASSERT_TRUE(at != NULL);
     memcpy(at + strlen("\"train_fraction\""), ":0.5,", 5);
-    snprintf(path, sizeof path, "%s/r1.json", dir);
     write_bytes(path, t1, l1);
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 3", 1,
                  "r1.json trained on 0.5 of the training split, the supernet on 1");
