@@ -148,6 +148,8 @@ void nas_supernet_score_options_default(nas_supernet_score_options *opt) {
     opt->recal_batches = 40;
     opt->val_images = 0;
     opt->seed = 0;
+    opt->finetune_steps = 0;
+    opt->finetune_lr = 0.01;
 }
 
 nas_status sn_config_check(const nas_supernet_config *c, nas_error *err) {
@@ -1159,6 +1161,89 @@ fail:
     return s;
 }
 
+/* Fine-tuning before scoring: arch's training network with inherited
+ * weights, trained alone for opt->finetune_steps batches of the supernet's
+ * training batch with the supernet's optimizer settings and augmentation,
+ * lr cosine from opt->finetune_lr to 0, batches and dropout drawn from
+ * opt->seed (streams of their own). The master tensors are only read.
+ * *out receives every param's values in param order (malloc'd; the caller
+ * frees it): the network itself may leave the cache before scoring. */
+static nas_status finetune(nas_supernet *sn, const nas_arch *a, const nas_data *data,
+                           const nas_supernet_score_options *opt, float **out, nas_error *err) {
+    const nas_supernet_config *cfg = &sn->cfg;
+    const nas_dataset *tr = &data->train;
+    nas_net *net;
+    nas_optim *o = NULL;
+    nas_batch_iter *it = NULL;
+    float *x = NULL, *w = NULL;
+    uint8_t *y8 = NULL;
+    int *y = NULL;
+    nas_param *params;
+    int n;
+    nas_status s;
+    *out = NULL;
+    if (tr->n < (size_t)cfg->batch)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "fine-tuning needs a training batch of %d, the split has %zu images",
+                        cfg->batch, tr->n);
+    if ((s = get_net(sn, a, cfg->batch, NAS_NET_GRADS, &net, err))) return s;
+    if ((s = map_params(sn, a, net, 1, err))) return s;
+    if ((s = copy_in(sn, net, err))) return s;
+    nas_net_params(net, &params, &n);
+    nas_lr_schedule lr;
+    nas_lr_schedule_default(&lr, opt->finetune_lr);
+    lr.kind = NAS_LR_COSINE;
+    lr.final_lr = 0;
+    lr.total_steps = (uint64_t)opt->finetune_steps + 1;
+    if ((s = nas_lr_schedule_check(&lr, err))) return s;
+    if ((s = nas_optim_create(&cfg->optim, params, (size_t)n, &o, err))) return s;
+    size_t img = nas_dataset_image_floats(tr), total = 0;
+    for (int k = 0; k < n; k++) total += params[k].n;
+    x = malloc((size_t)cfg->batch * img * sizeof *x);
+    y8 = malloc((size_t)cfg->batch);
+    y = malloc((size_t)cfg->batch * sizeof *y);
+    w = malloc(total * sizeof *w);
+    if (!x || !y8 || !y || !w) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for fine-tuning");
+        goto fail;
+    }
+    nas_batch_options bo;
+    nas_batch_options_default(&bo, (size_t)cfg->batch);
+    bo.drop_last = 1;
+    bo.crop_pad = cfg->augment_pad >= 0 ? cfg->augment_pad : data->augment_pad;
+    bo.hflip = cfg->augment_flip >= 0 ? cfg->augment_flip : data->augment_flip;
+    pcg32 drop;
+    pcg32_seed(&drop, opt->seed, 18);
+    for (int step = 0; step < opt->finetune_steps; step++) {
+        size_t got = it ? nas_batch_iter_next(it, x, y8) : 0;
+        if (!got) { /* a new pass over the split, reshuffled */
+            nas_batch_iter_destroy(it);
+            it = NULL;
+            bo.seed = opt->seed * 1000003u + 19u + (uint64_t)step;
+            if ((s = nas_batch_iter_create(tr, &bo, &it, err))) goto fail;
+            got = nas_batch_iter_next(it, x, y8);
+        }
+        for (size_t i = 0; i < got; i++) y[i] = y8[i];
+        if ((s = nas_net_forward(net, x, 1, &drop, err)) || (s = nas_net_backward(net, y, err))) goto fail;
+        if (!isfinite(nas_net_loss(net))) {
+            s = NAS_FAIL(err, NAS_ERR_INVALID, "fine-tuning diverged: loss is %g at step %d (lower finetune_lr %g?)",
+                         nas_net_loss(net), step + 1, opt->finetune_lr);
+            goto fail;
+        }
+        nas_optim_step(o, nas_lr_at(&lr, (uint64_t)step));
+    }
+    for (int k = 0, off = 0; k < n; off += (int)params[k].n, k++) memcpy(w + off, params[k].w, params[k].n * sizeof *w);
+    *out = w;
+    w = NULL;
+fail:
+    nas_batch_iter_destroy(it);
+    nas_optim_destroy(o);
+    free(x);
+    free(y8);
+    free(y);
+    free(w);
+    return s;
+}
+
 /* Scores arch; *net_out receives the (cached) scored network. */
 static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data *data,
                              const nas_supernet_score_options *opt, nas_supernet_score *out, nas_net **net_out,
@@ -1171,6 +1256,9 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
     memset(out, 0, sizeof *out);
     if (opt->batch < 1 || opt->recal_batches < 1)
         return NAS_FAIL(err, NAS_ERR_INVALID, "scoring needs batch >= 1 and recal_batches >= 1");
+    if (opt->finetune_steps < 0 || (opt->finetune_steps > 0 && !(opt->finetune_lr > 0 && isfinite(opt->finetune_lr))))
+        return NAS_FAIL(err, NAS_ERR_INVALID, "scoring needs finetune_steps >= 0 and, to fine-tune, finetune_lr > 0 (got %d, %g)",
+                        opt->finetune_steps, opt->finetune_lr);
     if (a->space_hash[0] && strcmp(a->space_hash, sn->space->hash) != 0)
         return NAS_FAIL(err, NAS_ERR_MISMATCH, "the arch comes from another space (hash %s, the supernet's space %s has %s)",
                         a->space_hash, sn->space->name, sn->space->hash);
@@ -1190,14 +1278,24 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
     nas_dataset subset;
     size_t *idx = NULL;
     memset(&subset, 0, sizeof subset);
-    if ((s = get_net(sn, a, opt->batch, 0, &net, err))) return s;
-    if ((s = map_params(sn, a, net, 1, err))) return s;
-    if ((s = copy_in(sn, net, err))) return s;
+    float *tuned = NULL, *x = NULL;
+    uint8_t *y8 = NULL;
+    int *y = NULL;
+    if (opt->finetune_steps > 0 && (s = finetune(sn, a, data, opt, &tuned, err))) return s;
+    if ((s = get_net(sn, a, opt->batch, 0, &net, err))) goto fail;
+    if ((s = map_params(sn, a, net, 1, err))) goto fail;
+    if ((s = copy_in(sn, net, err))) goto fail;
+    if (tuned) { /* the inference net has the training net's params, in the same order */
+        nas_param *params;
+        int n;
+        nas_net_params(net, &params, &n);
+        for (int k = 0, off = 0; k < n; off += (int)params[k].n, k++) memcpy(params[k].w, tuned + off, params[k].n * sizeof *tuned);
+    }
     nas_net_set_weights_static(net, 1);
     size_t img = nas_dataset_image_floats(tr);
-    float *x = malloc((size_t)opt->batch * img * sizeof *x);
-    uint8_t *y8 = malloc((size_t)opt->batch);
-    int *y = malloc((size_t)opt->batch * sizeof *y);
+    x = malloc((size_t)opt->batch * img * sizeof *x);
+    y8 = malloc((size_t)opt->batch);
+    y = malloc((size_t)opt->batch * sizeof *y);
     if (!x || !y8 || !y) {
         s = NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory for a batch of %d", opt->batch);
         goto fail;
@@ -1221,6 +1319,7 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
     *net_out = net;
 fail:
     nas_dataset_deinit(&subset);
+    free(tuned);
     free(idx);
     free(x);
     free(y8);

@@ -218,6 +218,11 @@ typedef struct nas_supernet_score_options {
                            subset of that many (faster, noisier; extraction then no longer
                            equals `nas eval` on the whole split) */
     uint64_t seed;      /* which training batches and validation subset (default 0) */
+    int finetune_steps; /* 0 (default): score the inherited weights as they are; N > 0: first
+                           train the candidate alone from them for N batches of the
+                           supernet's training batch (its optimizer and augmentation, lr
+                           cosine from finetune_lr to 0); the master tensors are not changed */
+    double finetune_lr; /* the fine-tuning's first lr, > 0 (default 0.01) */
 } nas_supernet_score_options;
 
 void nas_supernet_score_options_default(nas_supernet_score_options *opt);
@@ -228,8 +233,8 @@ typedef struct nas_supernet_score {
     double seconds;           /* recalibration + validation */
 } nas_supernet_score;
 
-/* Scores arch (a point of the supernet's space) with inherited weights:
- * BatchNorm statistics recalibrated as exact averages over opt->recal_batches
+/* Scores arch (a point of the supernet's space) with inherited weights
+ * (fine-tuned first when opt->finetune_steps > 0): BatchNorm statistics recalibrated as exact averages over opt->recal_batches
  * training batches, then inference on data->val (never the test split). An
  * arch of another space, or with a layer the supernet has no weights for, is
  * NAS_ERR_MISMATCH. */

@@ -436,6 +436,80 @@ static void test_score_deterministic_and_extract(void) {
     ss_space_destroy(s);
 }
 
+/* Fine-tuning before scoring: deterministic, leaves every master tensor
+ * bit for bit as it was, changes the candidate's weights (its validation
+ * loss moves), and what it scores is what extraction writes (nas_eval_run
+ * agrees). A fine-tuning lr of 0 is refused naming the field. */
+static void test_finetune_score(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    nas_supernet_result res;
+    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
+    size_t total = nas_supernet_float_count(sn), off = 0;
+    float *before = malloc(total * sizeof *before);
+    ASSERT_TRUE(before != NULL);
+    for (int i = 0; i < nas_supernet_tensor_count(sn); i++) {
+        int d[4];
+        const float *w;
+        nas_supernet_tensor(sn, i, d, &w);
+        size_t n = (size_t)d[0] * d[1] * d[2] * d[3];
+        memcpy(before + off, w, n * sizeof *w);
+        off += n;
+    }
+    pcg32 r;
+    pcg32_seed(&r, 9, 1);
+    nas_arch *a = NULL;
+    ASSERT_OK(nas_supernet_sample(sn, &r, NULL, &a, &err), &err);
+    nas_supernet_score_options so;
+    tiny_score_options(&so);
+    nas_supernet_score plain, t1, t2, t3;
+    ASSERT_OK(nas_supernet_score_arch(sn, a, data, &so, &plain, &err), &err);
+    so.finetune_steps = 30;
+    so.finetune_lr = 0.05;
+    ASSERT_OK(nas_supernet_score_arch(sn, a, data, &so, &t1, &err), &err);
+    ASSERT_OK(nas_supernet_score_arch(sn, a, data, &so, &t2, &err), &err);
+    printf("     val loss %.6f acc %.4f inherited, %.6f %.4f after 30 fine-tuning steps\n", plain.val_loss,
+           plain.val_acc, t1.val_loss, t1.val_acc);
+    ASSERT_TRUE(t1.val_loss == t2.val_loss && t1.val_acc == t2.val_acc);
+    ASSERT_TRUE(t1.val_loss != plain.val_loss);
+    off = 0;
+    int same = 1;
+    for (int i = 0; i < nas_supernet_tensor_count(sn); i++) {
+        int d[4];
+        const float *w;
+        nas_supernet_tensor(sn, i, d, &w);
+        size_t n = (size_t)d[0] * d[1] * d[2] * d[3];
+        same &= memcmp(before + off, w, n * sizeof *w) == 0;
+        off += n;
+    }
+    ASSERT_TRUE(same);
+    /* the extracted weights are the fine-tuned ones */
+    char *dir = tmpdir();
+    ASSERT_OK(nas_supernet_extract(sn, a, data, &so, dir, &t3, &err), &err);
+    ASSERT_TRUE(t3.val_loss == t1.val_loss);
+    char w[600];
+    snprintf(w, sizeof w, "%s/weights.nasw", dir);
+    double loss, acc;
+    ASSERT_OK(nas_eval_run(a, data, w, NAS_SPLIT_VAL, so.batch, &loss, &acc, &err), &err);
+    ASSERT_TRUE(loss == t1.val_loss && acc == t1.val_acc);
+    so.finetune_lr = 0;
+    ASSERT_EQ_INT(nas_supernet_score_arch(sn, a, data, &so, &t3, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "finetune_lr");
+    rm_dir(dir);
+    free(dir);
+    free(before);
+    nas_arch_destroy(a);
+    nas_supernet_destroy(sn);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
 static int stop_after_first(void *user, const nas_supernet_report *r) {
     (void)user;
     return r->epoch >= 1;
@@ -859,6 +933,16 @@ static void test_cli_rank(void) {
     ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(j1, "kendall_tau_macs")));
     double tm = cJSON_GetObjectItem(j1, "kendall_tau_macs")->valuedouble;
     ASSERT_TRUE(tm >= -1 && tm <= 1);
+    /* the scoring settings are recorded with the ranking */
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(cJSON_GetObjectItem(j1, "scoring"), "finetune_steps")->valuedouble, 0);
+    snprintf(cmd + n, sizeof cmd - (size_t)n,
+             " --standalone %s/r1.json --finetune-steps 3 --finetune-lr 0.02 --json > %s/r5.json 2>/dev/null", dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 0);
+    cJSON *j5 = read_json(dir, "r5.json"), *sc5 = cJSON_GetObjectItem(j5, "scoring");
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(sc5, "finetune_steps")->valuedouble, 3);
+    ASSERT_NEAR(cJSON_GetObjectItem(sc5, "finetune_lr")->valuedouble, 0.02, 0);
+    ASSERT_EQ_INT((int)cJSON_GetObjectItem(sc5, "recal_batches")->valuedouble, 2);
+    cJSON_Delete(j5);
     cJSON_Delete(j1);
     cJSON_Delete(j2);
     free(t2);
@@ -869,6 +953,9 @@ static void test_cli_rank(void) {
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 2", 1, "is a ground truth of 3 seeds");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 0", 2, "--train-seeds must be in 1..100");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
+    rank_refused(cmd, sizeof cmd, n, dir, " --finetune-lr 0", 2, "--finetune-lr must be > 0");
+    rank_refused(cmd, sizeof cmd, n, dir, " --finetune-steps -1", 2, "--finetune-steps must be in 0..10000000");
+    rank_refused(cmd, sizeof cmd, n, dir, " --recal-batches -1", 2, "--recal-batches must be >= 1");
     /* a ranking from before train_batch was recorded: adding runs needs the batch */
     char *at = strstr(t1, "\"train_batch\": 128, ");
     ASSERT_TRUE(at != NULL);
@@ -901,6 +988,7 @@ static const test_case TESTS[] = {
     {"kernel_transform", test_kernel_transform},
     {"train_loss_decreases", test_train_loss_decreases},
     {"score_deterministic_and_extract", test_score_deterministic_and_extract},
+    {"finetune_score", test_finetune_score},
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
     {"new_tensors_during_training", test_new_tensors_during_training},
     {"error_paths", test_error_paths},

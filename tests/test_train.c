@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -187,6 +188,15 @@ static void test_train_cli_warns(void) {
              arch);
     ASSERT_CONTAINS(text, want);
     free(text);
+    /* -1 is a value like any other: refused, not read as "not given" */
+    const char *bad[][2] = {{"--epochs -1", "--epochs must be >= 1"}, {"--seed -1", "--seed must be >= 0"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' -q train --arch '%s' %s 2>'%s'", NAS_BINARY, arch, bad[i][0], errlog);
+        ASSERT_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+        ASSERT_OK(nas_file_read(errlog, &text, &len, &err), &err);
+        ASSERT_CONTAINS(text, bad[i][1]);
+        free(text);
+    }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ASSERT_EQ_INT(system(cmd), 0);
 }

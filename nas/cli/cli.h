@@ -9,6 +9,8 @@
 #ifndef NAS_CLI_CLI_H
 #define NAS_CLI_CLI_H
 
+#include <limits.h>
+
 #include "nas/core/log.h"
 #include "nas/core/status.h"
 
@@ -27,6 +29,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Parses a whole decimal integer / number for flag `flag`; on failure prints
  * a usage error and returns 0. */
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out);
+/* The value of an integer flag that was not given: no text parses to it, so
+ * an explicit `--epochs -1` is checked (and refused) like any other value. */
+#define CLI_UNSET LONG_MIN
 int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out);
 
 int cmd_space(int argc, char **argv, const nas_logger *lg);

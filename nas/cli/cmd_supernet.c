@@ -88,6 +88,10 @@ static const char *HELP_SCORE =
     "  --val-images N       score on a fixed stratified subset of N validation images\n"
     "                       (default: the whole split; a subset is faster but noisier,\n"
     "                       and `nas eval` then scores the whole split instead)\n"
+    "  --finetune-steps N   first train the candidate alone from its inherited weights\n"
+    "                       for N batches (the supernet's batch, optimizer and\n"
+    "                       augmentation; the supernet is not changed; default 0)\n"
+    "  --finetune-lr LR     the fine-tuning's lr, cosine to 0 (default 0.01)\n"
     "  --extract OUT        also write OUT/arch.json + OUT/weights.nasw (with --sample:\n"
     "                       OUT/cand_000/ ...), which `nas eval --split val` scores\n"
     "                       identically and `nas train --weights` fine-tunes\n"
@@ -120,13 +124,16 @@ static const char *HELP_RANK =
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
     "  --val-images N       score on N validation images (default: all)\n"
+    "  --finetune-steps N   fine-tune each candidate alone from its inherited weights\n"
+    "                       for N batches before scoring (default 0)\n"
+    "  --finetune-lr LR     (default 0.01)\n"
     "  --threads T          OpenMP threads\n"
     "  --json               the result as one JSON object\n";
 
 enum {
     O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH, O_KTRANS,
     O_SEED, O_THREADS, O_OUT, O_SUPERNET, O_ARCH, O_SAMPLE, O_RECAL, O_EXTRACT, O_JSON, O_ARCHS, O_TEPOCHS,
-    O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_TSEEDS, O_STANDALONE, O_HELP
+    O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_TSEEDS, O_STANDALONE, O_FTSTEPS, O_FTLR, O_HELP
 };
 
 static const struct option OPTS[] = {
@@ -145,23 +152,24 @@ static const struct option OPTS[] = {
     {"path-steps", required_argument, 0, O_PATHSTEPS}, {"cache-nets", required_argument, 0, O_CACHENETS},
     {"val-images", required_argument, 0, O_VALIMAGES}, {"help", no_argument, 0, O_HELP},
     {"train-seeds", required_argument, 0, O_TSEEDS},  {"standalone", required_argument, 0, O_STANDALONE},
+    {"finetune-steps", required_argument, 0, O_FTSTEPS}, {"finetune-lr", required_argument, 0, O_FTLR},
     {0, 0, 0, 0},
 };
 
 typedef struct sn_flags {
     const char *space, *data, *optimizer, *out, *supernet, *arch, *extract, *standalone;
     long epochs, batch, seed, threads, sample, recal, archs, tepochs, tbatch, path_steps, cache_nets, val_images;
-    long tseeds;
-    double fraction, val_fraction, lr, wd, warmup;
+    long tseeds, ft_steps;
+    double fraction, val_fraction, lr, wd, warmup, ft_lr;
     int sandwich, ktrans, json, n_settings; /* n_settings: training settings given */
 } sn_flags;
 
 /* Parses argv (argv[0] = the subcommand); -1 to continue, else an exit status. */
 static int parse(const char *cmd, int argc, char **argv, const char *help, sn_flags *f) {
     memset(f, 0, sizeof *f);
-    f->epochs = f->batch = f->seed = f->threads = f->sample = f->recal = f->archs = f->tepochs = f->tbatch = -1;
-    f->path_steps = f->cache_nets = f->val_images = f->tseeds = -1;
-    f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = NAN;
+    f->epochs = f->batch = f->seed = f->threads = f->sample = f->recal = f->archs = f->tepochs = f->tbatch = CLI_UNSET;
+    f->path_steps = f->cache_nets = f->val_images = f->tseeds = f->ft_steps = CLI_UNSET;
+    f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = f->ft_lr = NAN;
     optind = 0;
     opterr = 0;
     int c;
@@ -196,6 +204,8 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
         case O_VALIMAGES: ok = cli_parse_long(cmd, "--val-images", optarg, &f->val_images); break;
         case O_TSEEDS: ok = cli_parse_long(cmd, "--train-seeds", optarg, &f->tseeds); break;
         case O_STANDALONE: f->standalone = optarg; break;
+        case O_FTSTEPS: ok = cli_parse_long(cmd, "--finetune-steps", optarg, &f->ft_steps); break;
+        case O_FTLR: ok = cli_parse_double(cmd, "--finetune-lr", optarg, &f->ft_lr); break;
         case 'h':
         case O_HELP: fputs(help, stdout); return CLI_EXIT_OK;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -205,24 +215,27 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (optind >= argc) return cli_usage_error(cmd, "SPACE.nas is required");
     f->space = argv[optind++];
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (f->epochs != -1 && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
-    if (f->batch != -1 && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
-    if (f->tbatch != -1 && (f->tbatch < 1 || f->tbatch > 65536))
+    if (f->epochs != CLI_UNSET && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
+    if (f->tbatch != CLI_UNSET && (f->tbatch < 1 || f->tbatch > 65536))
         return cli_usage_error(cmd, "--train-batch must be in 1..65536");
-    if (f->threads != -1 && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
-    if (f->seed < -1) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (f->sample != -1 && f->sample < 1) return cli_usage_error(cmd, "--sample must be >= 1");
-    if (f->recal != -1 && f->recal < 1) return cli_usage_error(cmd, "--recal-batches must be >= 1");
-    if (f->archs != -1 && f->archs < 2) return cli_usage_error(cmd, "--archs must be >= 2");
-    if (f->tepochs != -1 && f->tepochs < 1) return cli_usage_error(cmd, "--train-epochs must be >= 1");
-    if (f->path_steps != -1 && (f->path_steps < 1 || f->path_steps > 1000000))
+    if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
+    if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (f->sample != CLI_UNSET && f->sample < 1) return cli_usage_error(cmd, "--sample must be >= 1");
+    if (f->recal != CLI_UNSET && f->recal < 1) return cli_usage_error(cmd, "--recal-batches must be >= 1");
+    if (f->archs != CLI_UNSET && f->archs < 2) return cli_usage_error(cmd, "--archs must be >= 2");
+    if (f->tepochs != CLI_UNSET && f->tepochs < 1) return cli_usage_error(cmd, "--train-epochs must be >= 1");
+    if (f->path_steps != CLI_UNSET && (f->path_steps < 1 || f->path_steps > 1000000))
         return cli_usage_error(cmd, "--path-steps must be >= 1");
-    if (f->cache_nets != -1 && (f->cache_nets < 1 || f->cache_nets > 64))
+    if (f->cache_nets != CLI_UNSET && (f->cache_nets < 1 || f->cache_nets > 64))
         return cli_usage_error(cmd, "--cache-nets must be in 1..64");
-    if (f->val_images != -1 && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
-    if (f->tseeds != -1 && (f->tseeds < 1 || f->tseeds > 100))
+    if (f->val_images != CLI_UNSET && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
+    if (f->tseeds != CLI_UNSET && (f->tseeds < 1 || f->tseeds > 100))
         return cli_usage_error(cmd, "--train-seeds must be in 1..100");
     if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    if (f->ft_steps != CLI_UNSET && (f->ft_steps < 0 || f->ft_steps > 10000000))
+        return cli_usage_error(cmd, "--finetune-steps must be in 0..10000000");
+    if (!isnan(f->ft_lr) && !(f->ft_lr > 0 && isfinite(f->ft_lr))) return cli_usage_error(cmd, "--finetune-lr must be > 0");
     if (!isnan(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
     if (!isnan(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
     if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
@@ -340,6 +353,8 @@ static void score_options(const sn_flags *f, nas_supernet_score_options *so) {
     if (f->batch > 0) so->batch = (int)f->batch;
     if (f->recal > 0) so->recal_batches = (int)f->recal;
     if (f->val_images > 0) so->val_images = (size_t)f->val_images;
+    if (f->ft_steps >= 0) so->finetune_steps = (int)f->ft_steps;
+    if (!isnan(f->ft_lr)) so->finetune_lr = f->ft_lr;
 }
 
 static void print_eval_hint(const char *dir, const nas_supernet_config *c, int batch) {
@@ -600,6 +615,9 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         json_stat("kendall_tau_params", tau_params);
         if (k > 1) json_stat("seed_kendall_tau", agree);
         if (gt.train_batch > 0) printf("\"train_batch\": %d, ", gt.train_batch);
+        printf("\"scoring\": {\"batch\": %d, \"recal_batches\": %d, \"val_images\": %zu, \"finetune_steps\": %d, "
+               "\"finetune_lr\": %.17g}, ",
+               so.batch, so.recal_batches, so.val_images, so.finetune_steps, so.finetune_lr);
         char *from = f.standalone ? json_string(f.standalone) : NULL, *spec = json_string(cfg->data_spec);
         if (!spec || (f.standalone && !from)) {
             free(from), free(spec);
@@ -633,6 +651,7 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
         if (f.standalone) printf("; from %s", f.standalone);
         printf("\nscoring %.1f s (%.2f s per arch)", score_time, score_time / n);
+        if (so.finetune_steps) printf(" with %d fine-tuning steps at lr %g", so.finetune_steps, so.finetune_lr);
         if (missing) printf(", stand-alone training %.1f s (%d run%s)", train_time, missing, missing > 1 ? "s" : "");
         printf("\n");
     }

@@ -93,7 +93,7 @@ typedef struct train_flags {
 /* Parses argv into f; returns -1 to continue, else the exit status. */
 static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, void (*usage)(FILE *)) {
     memset(f, 0, sizeof *f);
-    f->epochs = f->batch = f->threads = f->seed = -1;
+    f->epochs = f->batch = f->threads = f->seed = CLI_UNSET;
     f->lr = f->momentum = f->wd = f->warmup = f->fraction = f->val_fraction = NAN;
     f->data = "fashion-mnist";
     optind = 0;
@@ -131,10 +131,10 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!f->arch) return cli_usage_error(cmd, "--arch is required");
-    if (f->epochs != -1 && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
-    if (f->batch != -1 && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
-    if (f->threads != -1 && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
-    if (f->seed < -1) return cli_usage_error(cmd, "--seed must be >= 0");
+    if (f->epochs != CLI_UNSET && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
+    if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
+    if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
     if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
         return cli_usage_error(cmd, "--fraction must be in (0, 1]");
