@@ -160,6 +160,8 @@ nas_status sn_config_check(const nas_supernet_config *c, nas_error *err) {
     if (c->discover < 0) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: discover must be >= 0");
     if (!(c->warmup_epochs >= 0)) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: warmup_epochs must be >= 0");
     if (!(c->lr.base_lr > 0)) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: lr must be > 0");
+    if (c->fair && c->sandwich)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: the sandwich rule and fair sampling exclude each other");
     return NAS_OK;
 }
 
@@ -603,6 +605,79 @@ nas_status nas_supernet_sample(const nas_supernet *sn, pcg32 *rng, double *point
     return st;
 }
 
+int nas_supernet_fair_paths(const nas_supernet *sn) {
+    const ss_space *s = sn->space;
+    uint64_t most = 1;
+    for (int d = 0; d < s->n_decisions; d++) {
+        const ss_decision *dec = &s->decisions[d];
+        if (dec->is_hparam || dec->dom.kind == SS_DOMAIN_FLOAT) continue;
+        uint64_t k = ss_domain_size(&dec->dom);
+        if (k > most) most = k;
+    }
+    return most > NAS_SUPERNET_FAIR_MAX ? NAS_SUPERNET_FAIR_MAX : (int)most;
+}
+
+/* seq[0..n): the option indices 0..k-1 for n points, each option
+ * floor(n / k) times and the remainder uniform when k <= n, else n distinct
+ * ones; shuffled. */
+static void fair_options(pcg32 *rng, uint64_t k, int n, int64_t *seq) {
+    for (int j = 0; j < n; j++) {
+        if (k <= (uint64_t)n) {
+            seq[j] = (uint64_t)j < (uint64_t)n / k * k ? (int64_t)(j % k) : pcg32_range(rng, 0, (int64_t)k - 1);
+            continue;
+        }
+        for (;;) { /* distinct: n <= NAS_SUPERNET_FAIR_MAX draws */
+            int64_t v = pcg32_range(rng, 0, (int64_t)(k > (uint64_t)INT64_MAX ? INT64_MAX : k - 1));
+            int dup = 0;
+            for (int i = 0; i < j; i++) dup |= seq[i] == v;
+            if (!dup) {
+                seq[j] = v;
+                break;
+            }
+        }
+    }
+    for (int j = n - 1; j > 0; j--) {
+        int i = (int)pcg32_bounded(rng, (uint32_t)j + 1);
+        int64_t t = seq[i];
+        seq[i] = seq[j], seq[j] = t;
+    }
+}
+
+nas_status nas_supernet_sample_fair(const nas_supernet *sn, pcg32 *rng, int n, double *points, nas_arch **out,
+                                    nas_error *err) {
+    const ss_space *s = sn->space;
+    int nd = s->n_decisions;
+    nas_status st = NAS_OK;
+    if (n < 1 || n > NAS_SUPERNET_FAIR_MAX)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: %d fair paths asked, 1..%d possible", n, NAS_SUPERNET_FAIR_MAX);
+    for (int j = 0; j < n; j++) out[j] = NULL;
+    double *pts = malloc((size_t)n * (nd ? nd : 1) * sizeof *pts);
+    if (!pts) return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    for (int j = 0; j < n; j++) ss_space_sample(s, rng, pts + (size_t)j * nd);
+    int64_t seq[NAS_SUPERNET_FAIR_MAX];
+    for (int d = 0; d < nd; d++) {
+        const ss_decision *dec = &s->decisions[d];
+        if (dec->is_hparam || dec->dom.kind == SS_DOMAIN_FLOAT) continue;
+        fair_options(rng, ss_domain_size(&dec->dom), n, seq);
+        for (int j = 0; j < n; j++)
+            pts[(size_t)j * nd + d] = dec->dom.kind == SS_DOMAIN_CHOICE ? (double)seq[j] : (double)(dec->dom.lo + seq[j]);
+    }
+    for (int j = 0; j < n && !st; j++) {
+        double *pt = pts + (size_t)j * nd;
+        ss_space_canonicalize(s, pt);
+        for (int tries = 0; tries < 100; tries++) {
+            if ((st = ss_space_realize(s, pt, &out[j], err)) != NAS_ERR_INVALID) break;
+            ss_space_sample(s, rng, pt);
+        }
+    }
+    if (st)
+        for (int j = 0; j < n; j++) nas_arch_destroy(out[j]), out[j] = NULL;
+    else if (points)
+        memcpy(points, pts, (size_t)n * nd * sizeof *pts);
+    free(pts);
+    return st;
+}
+
 nas_status nas_supernet_extreme(const nas_supernet *sn, int largest, nas_arch **out, nas_error *err) {
     return ss_space_realize(sn->space, largest ? sn->largest : sn->smallest, out, err);
 }
@@ -987,7 +1062,8 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
     float *x = NULL;
     uint8_t *y8 = NULL;
     int *y = NULL;
-    nas_arch *rand_arch = NULL;
+    nas_arch *drawn[NAS_SUPERNET_FAIR_MAX] = {0}; /* the step's sampled paths */
+    int n_drawn = cfg->fair ? nas_supernet_fair_paths(sn) : 1;
     memset(res, 0, sizeof *res);
     res->train_loss = res->train_acc = NAN;
     res->epochs_done = sn->epoch;
@@ -1043,15 +1119,16 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
         while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
             for (size_t i = 0; i < n; i++) y[i] = y8[i];
             double ts = nas_time_now();
-            if (!rand_arch || b % cfg->path_steps == 0) { /* paths restart with each epoch: resumable */
-                nas_arch_destroy(rand_arch);
-                rand_arch = NULL;
-                if ((s = nas_supernet_sample(sn, &sn->sample_rng, NULL, &rand_arch, err))) goto fail;
+            if (!drawn[0] || b % cfg->path_steps == 0) { /* paths restart with each epoch: resumable */
+                for (int j = 0; j < n_drawn; j++) nas_arch_destroy(drawn[j]), drawn[j] = NULL;
+                if ((s = cfg->fair ? nas_supernet_sample_fair(sn, &sn->sample_rng, n_drawn, NULL, drawn, err)
+                                   : nas_supernet_sample(sn, &sn->sample_rng, NULL, &drawn[0], err)))
+                    goto fail;
             }
-            const nas_arch *paths[3];
+            const nas_arch *paths[NAS_SUPERNET_FAIR_MAX + 2];
             int np = 0;
             if (cfg->sandwich) paths[np++] = sn->big, paths[np++] = sn->small;
-            paths[np++] = rand_arch;
+            for (int j = 0; j < n_drawn; j++) paths[np++] = drawn[j];
             double l;
             if ((s = nas_supernet_step(sn, paths, np, x, y, nas_lr_at(&lr, sn->steps), &l, err))) goto fail;
             if (sn->n_step_times < planned) sn->step_times[sn->n_step_times++] = nas_time_now() - ts;
@@ -1097,7 +1174,7 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
     }
 fail:
     res->seconds = nas_time_now() - t0;
-    nas_arch_destroy(rand_arch);
+    for (int j = 0; j < n_drawn; j++) nas_arch_destroy(drawn[j]);
     nas_batch_iter_destroy(it);
     free(x);
     free(y8);

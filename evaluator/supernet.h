@@ -104,6 +104,8 @@ typedef struct nas_supernet_config {
     nas_lr_schedule lr;        /* base_lr and kind; total steps filled from epochs */
     double warmup_epochs;      /* >= 0 */
     int sandwich;              /* 1: largest + smallest + random path per step */
+    int fair;                  /* 1: strict fairness (FairNAS): nas_supernet_fair_paths paths
+                                  per step, drawn by nas_supernet_sample_fair; excludes sandwich */
     int kernel_transform;      /* 1: a smaller kernel is the centre of the next larger one
                                   times a learned k^2 x k^2 matrix per layer and size
                                   (Once-for-All's kernel transform); 0: the centre alone */
@@ -195,6 +197,25 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
  * point (n_decisions doubles). */
 nas_status nas_supernet_sample(const nas_supernet *sn, pcg32 *rng, double *point,
                                nas_arch **out, nas_error *err);
+
+/* Paths per step of fair training: the most options of any architectural
+ * decision (an int range counts its values), at most NAS_SUPERNET_FAIR_MAX. */
+#define NAS_SUPERNET_FAIR_MAX 8
+int nas_supernet_fair_paths(const nas_supernet *sn);
+
+/* Strict fairness (Chu et al., FairNAS, 2021): n points (1..
+ * NAS_SUPERNET_FAIR_MAX) realized into out[0..n) (the caller's; points, if
+ * not NULL, receives them: n x n_decisions doubles), drawn
+ * together so that every architectural decision with at most n options
+ * takes each of them floor(n / options) or more times among the n (a shuffled
+ * round of all its options, the remainder uniform), and one with more
+ * options takes n distinct values. Hyperparameters and float ranges are
+ * drawn uniformly. A decision inactive in a point (a layer its depth leaves
+ * out) is not trained there, so layers behind a depth choice are as fair as
+ * the depths drawn. A point whose network is impossible is redrawn
+ * uniformly (up to 100 times). */
+nas_status nas_supernet_sample_fair(const nas_supernet *sn, pcg32 *rng, int n, double *points, nas_arch **out,
+                                    nas_error *err);
 
 /* The largest / smallest sub-networks (most / fewest weights) found by a
  * greedy search at creation; the arch is the caller's. */

@@ -89,6 +89,7 @@ static cJSON *header_json(const nas_supernet *sn) {
     ok = ok && cJSON_AddNumberToObject(cfg, "warmup_epochs", c->warmup_epochs);
     ok = ok && cJSON_AddNumberToObject(cfg, "sandwich", c->sandwich);
     ok = ok && cJSON_AddNumberToObject(cfg, "kernel_transform", c->kernel_transform);
+    ok = ok && cJSON_AddNumberToObject(cfg, "fair", c->fair);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_pad", c->augment_pad);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_flip", c->augment_flip);
     ok = ok && add_hex(cfg, "seed", c->seed);
@@ -211,6 +212,8 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
     /* checkpoints from before the option trained the plain centre crop */
     cfg->kernel_transform = 0;
     if (cJSON_GetObjectItemCaseSensitive(c, "kernel_transform")) NUM("kernel_transform", cfg->kernel_transform, int);
+    cfg->fair = 0; /* the same for fair sampling */
+    if (cJSON_GetObjectItemCaseSensitive(c, "fair")) NUM("fair", cfg->fair, int);
     NUM("augment_pad", cfg->augment_pad, int);
     NUM("augment_flip", cfg->augment_flip, int);
     HEX("seed", cfg->seed);

@@ -515,13 +515,85 @@ static int stop_after_first(void *user, const nas_supernet_report *r) {
     return r->epoch >= 1;
 }
 
-static void test_resume_equals_uninterrupted(void) {
+/* Fair sampling (FairNAS): among the n points of one draw, a decision with
+ * k <= n options active in all of them takes each option floor(n / k) times
+ * or more (exactly n / k when k divides n); with more options than paths,
+ * n distinct values. */
+static const char FAIR3[] =
+    "space fair3\n"
+    "input 1x12x12\n"
+    "classes 4\n"
+    "network {\n"
+    "    conv(kernel = choice(1, 3, 5), out = choice(4, 8)) bn relu\n"
+    "    stage(depth = choice(1, 2, 3), stride = 1) { conv(kernel = 3, out = choice(4, 6, 8)) bn relu }\n"
+    "    global_avg_pool\n"
+    "    fc(out = classes)\n"
+    "}\n";
+
+static void check_fair(const char *name, const char *src, int want_n) {
+    ss_space *s = compile(name, src);
+    ASSERT_TRUE(s != NULL);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.discover = 20;
+    cfg.fair = 1;
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    int n = nas_supernet_fair_paths(sn), nd = s->n_decisions;
+    ASSERT_EQ_INT(n, want_n);
+    double *pts = malloc((size_t)n * nd * sizeof *pts);
+    ASSERT_TRUE(pts != NULL);
+    pcg32 r;
+    pcg32_seed(&r, 3, 1);
+    int checked = 0;
+    for (int draw = 0; draw < 20; draw++) {
+        nas_arch *out[NAS_SUPERNET_FAIR_MAX];
+        ASSERT_OK(nas_supernet_sample_fair(sn, &r, n, pts, out, &err), &err);
+        for (int j = 0; j < n; j++) {
+            ASSERT_TRUE(out[j] != NULL);
+            nas_arch_destroy(out[j]);
+        }
+        for (int d = 0; d < nd; d++) {
+            int active = 1, count[NAS_SUPERNET_FAIR_MAX] = {0}, k = s->decisions[d].dom.n;
+            for (int j = 0; j < n; j++) active &= ss_decision_is_active(s, pts + (size_t)j * nd, d);
+            if (!active || s->decisions[d].dom.kind != SS_DOMAIN_CHOICE) continue;
+            for (int j = 0; j < n; j++) count[(int)pts[(size_t)j * nd + d]]++;
+            for (int o = 0; o < k; o++)
+                if (count[o] < n / k) TEST_FAIL_("%s draw %d: option %d of %s taken %d times of %d", name, draw, o,
+                                                  s->decisions[d].name, count[o], n);
+            checked++;
+        }
+    }
+    printf("     %s: %d paths per step, %d (draw, decision) pairs checked\n", name, n, checked);
+    ASSERT_TRUE(checked >= 20);
+    free(pts);
+    nas_supernet_destroy(sn);
+    ss_space_destroy(s);
+}
+
+static void test_fair_sampling(void) {
+    check_fair("tiny", TINY, 2);
+    check_fair("fair3", FAIR3, 3);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.fair = cfg.sandwich = 1;
+    ss_space *s = compile("tiny", TINY);
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_EQ_INT(nas_supernet_create(s, &cfg, &sn, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "sandwich rule and fair sampling exclude each other");
+    ss_space_destroy(s);
+}
+
+static void resume_equals_uninterrupted(int fair) {
     ss_space *s = compile("tiny", TINY);
     nas_data *data = make_data();
     ASSERT_TRUE(s && data);
     nas_supernet_config cfg;
     tiny_config(&cfg);
     cfg.epochs = 2;
+    cfg.fair = fair;
     char *da = tmpdir(), *db = tmpdir();
     nas_error err = {0};
     nas_supernet *a = NULL, *b = NULL;
@@ -540,6 +612,7 @@ static void test_resume_equals_uninterrupted(void) {
     b = NULL;
     ASSERT_OK(nas_supernet_load(s, db, NULL, &b, &err), &err);
     ASSERT_EQ_INT(nas_supernet_epoch(b), 1);
+    ASSERT_EQ_INT(nas_supernet_get_config(b)->fair, fair);
     ASSERT_OK(nas_supernet_train(b, data, db, &res, &err), &err);
     ASSERT_EQ_INT(res.epochs_done, 2);
     ASSERT_EQ_INT(nas_supernet_steps(a), nas_supernet_steps(b));
@@ -573,6 +646,14 @@ static void test_resume_equals_uninterrupted(void) {
     free(db);
     nas_data_destroy(data);
     ss_space_destroy(s);
+}
+
+/* A run stopped after epoch 1 and resumed from its checkpoint ends with the
+ * uninterrupted run's tensors, bit for bit: with single paths and with fair
+ * sampling (whose draws come from the checkpointed generator too). */
+static void test_resume_equals_uninterrupted(void) {
+    resume_equals_uninterrupted(0);
+    resume_equals_uninterrupted(1);
 }
 
 static void test_new_tensors_during_training(void) {
@@ -989,6 +1070,7 @@ static const test_case TESTS[] = {
     {"train_loss_decreases", test_train_loss_decreases},
     {"score_deterministic_and_extract", test_score_deterministic_and_extract},
     {"finetune_score", test_finetune_score},
+    {"fair_sampling", test_fair_sampling},
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
     {"new_tensors_during_training", test_new_tensors_during_training},
     {"error_paths", test_error_paths},
