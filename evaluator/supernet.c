@@ -1243,10 +1243,11 @@ fail:
  * training batch with the supernet's optimizer settings and augmentation,
  * lr cosine from opt->finetune_lr to 0, batches and dropout drawn from
  * opt->seed (streams of their own). The master tensors are only read.
- * *out receives every param's values in param order (malloc'd; the caller
- * frees it): the network itself may leave the cache before scoring. */
+ * *out receives every param's values in param order, *out_n floats
+ * (malloc'd; the caller frees it): the network itself may leave the cache
+ * before scoring. */
 static nas_status finetune(nas_supernet *sn, const nas_arch *a, const nas_data *data,
-                           const nas_supernet_score_options *opt, float **out, nas_error *err) {
+                           const nas_supernet_score_options *opt, float **out, size_t *out_n, nas_error *err) {
     const nas_supernet_config *cfg = &sn->cfg;
     const nas_dataset *tr = &data->train;
     nas_net *net;
@@ -1308,8 +1309,10 @@ static nas_status finetune(nas_supernet *sn, const nas_arch *a, const nas_data *
         }
         nas_optim_step(o, nas_lr_at(&lr, (uint64_t)step));
     }
-    for (int k = 0, off = 0; k < n; off += (int)params[k].n, k++) memcpy(w + off, params[k].w, params[k].n * sizeof *w);
+    size_t off = 0;
+    for (int k = 0; k < n; off += params[k].n, k++) memcpy(w + off, params[k].w, params[k].n * sizeof *w);
     *out = w;
+    *out_n = total;
     w = NULL;
 fail:
     nas_batch_iter_destroy(it);
@@ -1356,17 +1359,26 @@ static nas_status score_impl(nas_supernet *sn, const nas_arch *a, const nas_data
     size_t *idx = NULL;
     memset(&subset, 0, sizeof subset);
     float *tuned = NULL, *x = NULL;
+    size_t n_tuned = 0;
     uint8_t *y8 = NULL;
     int *y = NULL;
-    if (opt->finetune_steps > 0 && (s = finetune(sn, a, data, opt, &tuned, err))) return s;
+    if (opt->finetune_steps > 0 && (s = finetune(sn, a, data, opt, &tuned, &n_tuned, err))) return s;
     if ((s = get_net(sn, a, opt->batch, 0, &net, err))) goto fail;
     if ((s = map_params(sn, a, net, 1, err))) goto fail;
     if ((s = copy_in(sn, net, err))) goto fail;
     if (tuned) { /* the inference net has the training net's params, in the same order */
         nas_param *params;
         int n;
+        size_t off = 0;
         nas_net_params(net, &params, &n);
-        for (int k = 0, off = 0; k < n; off += (int)params[k].n, k++) memcpy(params[k].w, tuned + off, params[k].n * sizeof *tuned);
+        for (int k = 0; k < n; k++) off += params[k].n;
+        if (off != n_tuned) {
+            s = NAS_FAIL(err, NAS_ERR_INTERNAL, "supernet: the scoring network has %zu parameters, the fine-tuned one %zu",
+                         off, n_tuned);
+            goto fail;
+        }
+        off = 0;
+        for (int k = 0; k < n; off += params[k].n, k++) memcpy(params[k].w, tuned + off, params[k].n * sizeof *tuned);
     }
     nas_net_set_weights_static(net, 1);
     size_t img = nas_dataset_image_floats(tr);
