@@ -908,6 +908,13 @@ void nas_batch_options_default(nas_batch_options *opt, size_t batch) {
     opt->shuffle = 1;
 }
 
+void nas_batch_options_train(nas_batch_options *opt, const nas_data *data, size_t batch, int crop_pad, int hflip) {
+    nas_batch_options_default(opt, batch);
+    opt->drop_last = 1;
+    opt->crop_pad = crop_pad >= 0 ? crop_pad : data->augment_pad;
+    opt->hflip = hflip >= 0 ? hflip : data->augment_flip;
+}
+
 nas_status nas_batch_iter_create(const nas_dataset *ds, const nas_batch_options *opt,
                                  nas_batch_iter **out, nas_error *err) {
     *out = NULL;

@@ -187,6 +187,10 @@ typedef struct nas_batch_options {
 
 /* batch, shuffle on, drop_last off, no augmentation, seed 0. */
 void nas_batch_options_default(nas_batch_options *opt, size_t batch);
+/* Training batches of data->train: shuffled, drop_last on, augmentation
+ * crop_pad / hflip, or the data set's recommendation for a value < 0;
+ * seed 0. */
+void nas_batch_options_train(nas_batch_options *opt, const nas_data *data, size_t batch, int crop_pad, int hflip);
 
 typedef struct nas_batch_iter nas_batch_iter;
 

@@ -1101,10 +1101,7 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
 
     for (int epoch = sn->epoch + 1; epoch <= cfg->epochs; epoch++) {
         nas_batch_options bo;
-        nas_batch_options_default(&bo, (size_t)cfg->batch);
-        bo.drop_last = 1;
-        bo.crop_pad = cfg->augment_pad >= 0 ? cfg->augment_pad : data->augment_pad;
-        bo.hflip = cfg->augment_flip >= 0 ? cfg->augment_flip : data->augment_flip;
+        nas_batch_options_train(&bo, data, (size_t)cfg->batch, cfg->augment_pad, cfg->augment_flip);
         bo.seed = cfg->seed * 1000003u + (uint64_t)epoch; /* one stream per epoch: resumable */
         if ((s = nas_batch_iter_create(tr, &bo, &it, err))) goto fail;
         nas_progress bar;
@@ -1285,10 +1282,7 @@ static nas_status finetune(nas_supernet *sn, const nas_arch *a, const nas_data *
         goto fail;
     }
     nas_batch_options bo;
-    nas_batch_options_default(&bo, (size_t)cfg->batch);
-    bo.drop_last = 1;
-    bo.crop_pad = cfg->augment_pad >= 0 ? cfg->augment_pad : data->augment_pad;
-    bo.hflip = cfg->augment_flip >= 0 ? cfg->augment_flip : data->augment_flip;
+    nas_batch_options_train(&bo, data, (size_t)cfg->batch, cfg->augment_pad, cfg->augment_flip);
     pcg32 drop;
     pcg32_seed(&drop, opt->seed, 18);
     for (int step = 0; step < opt->finetune_steps; step++) {

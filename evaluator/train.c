@@ -302,10 +302,7 @@ nas_status nas_train_run(const nas_arch *a, const nas_data *data, const nas_trai
         goto fail;
 
     nas_batch_options bo;
-    nas_batch_options_default(&bo, (size_t)cfg->batch);
-    bo.drop_last = 1;
-    bo.crop_pad = cfg->augment_pad >= 0 ? cfg->augment_pad : data->augment_pad;
-    bo.hflip = cfg->augment_flip >= 0 ? cfg->augment_flip : data->augment_flip;
+    nas_batch_options_train(&bo, data, (size_t)cfg->batch, cfg->augment_pad, cfg->augment_flip);
     bo.seed = cfg->seed;
     if ((s = nas_batch_iter_create(tr, &bo, &it, err))) goto fail;
     size_t steps_per_epoch = nas_batch_iter_batches(it);

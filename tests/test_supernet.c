@@ -377,17 +377,28 @@ static void test_train_loss_decreases(void) {
     ss_space_destroy(s);
 }
 
-static void test_score_deterministic_and_extract(void) {
-    ss_space *s = compile("tiny", TINY);
-    nas_data *data = make_data();
-    ASSERT_TRUE(s && data);
+/* The tiny space, its data set and a supernet trained on them with
+ * tiny_config (the caller destroys all three). */
+static nas_supernet *trained_tiny(ss_space **s, nas_data **data) {
+    *s = compile("tiny", TINY);
+    *data = make_data();
     nas_supernet_config cfg;
     tiny_config(&cfg);
     nas_supernet *sn = NULL;
-    nas_error err = {0};
-    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
     nas_supernet_result res;
-    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
+    nas_error err = {0};
+    if (!*s || !*data || nas_supernet_create(*s, &cfg, &sn, &err) || nas_supernet_train(sn, *data, NULL, &res, &err)) {
+        fprintf(stderr, "  trained_tiny: %s\n", err.msg);
+        abort();
+    }
+    return sn;
+}
+
+static void test_score_deterministic_and_extract(void) {
+    ss_space *s = NULL;
+    nas_data *data = NULL;
+    nas_supernet *sn = trained_tiny(&s, &data);
+    nas_error err = {0};
     pcg32 r;
     pcg32_seed(&r, 5, 1);
     nas_supernet_score_options so;
@@ -441,16 +452,10 @@ static void test_score_deterministic_and_extract(void) {
  * loss moves), and what it scores is what extraction writes (nas_eval_run
  * agrees). A fine-tuning lr of 0 is refused naming the field. */
 static void test_finetune_score(void) {
-    ss_space *s = compile("tiny", TINY);
-    nas_data *data = make_data();
-    ASSERT_TRUE(s && data);
-    nas_supernet_config cfg;
-    tiny_config(&cfg);
-    nas_supernet *sn = NULL;
+    ss_space *s = NULL;
+    nas_data *data = NULL;
+    nas_supernet *sn = trained_tiny(&s, &data);
     nas_error err = {0};
-    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
-    nas_supernet_result res;
-    ASSERT_OK(nas_supernet_train(sn, data, NULL, &res, &err), &err);
     size_t total = nas_supernet_float_count(sn), off = 0;
     float *before = malloc(total * sizeof *before);
     ASSERT_TRUE(before != NULL);
