@@ -18,6 +18,7 @@
  */
 #include <cJSON.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,20 +188,30 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
         if (!get_num(c, name, &v)) return 0;                                                                   \
         field = (type)v;                                                                                       \
     } while (0)
+    /* an integer setting: a whole number that fits (a corrupt file must not
+       convert 1e300 to int); the values themselves are checked by sn_alloc */
+#define INT(name, field, type)                                                                                 \
+    do {                                                                                                       \
+        if (!get_num(c, name, &v) || !(v >= INT_MIN && v <= INT_MAX) || v != (double)(long long)v) return 0;  \
+        field = (type)v;                                                                                       \
+    } while (0)
 #define HEX(name, field)                                                                                       \
     do {                                                                                                       \
         if (!get_hex(c, name, &u)) return 0;                                                                   \
         field = u;                                                                                             \
     } while (0)
-    NUM("epochs", cfg->epochs, int);
-    NUM("batch", cfg->batch, int);
+    INT("epochs", cfg->epochs, int);
+    INT("batch", cfg->batch, int);
     NUM("momentum", cfg->optim.momentum, double);
-    NUM("nesterov", cfg->optim.nesterov, int);
+    INT("nesterov", cfg->optim.nesterov, int);
     NUM("weight_decay", cfg->optim.weight_decay, double);
     NUM("beta1", cfg->optim.beta1, double);
     NUM("beta2", cfg->optim.beta2, double);
     NUM("eps", cfg->optim.eps, double);
-    NUM("lr_kind", cfg->lr.kind, nas_lr_kind);
+    int kind;
+    INT("lr_kind", kind, int);
+    if (kind < NAS_LR_CONSTANT || kind > NAS_LR_STEP) return 0;
+    cfg->lr.kind = (nas_lr_kind)kind;
     NUM("lr", cfg->lr.base_lr, double);
     NUM("final_lr", cfg->lr.final_lr, double);
     HEX("total_steps", cfg->lr.total_steps);
@@ -208,22 +219,23 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
     NUM("gamma", cfg->lr.gamma, double);
     HEX("warmup_steps", cfg->lr.warmup_steps);
     NUM("warmup_epochs", cfg->warmup_epochs, double);
-    NUM("sandwich", cfg->sandwich, int);
+    INT("sandwich", cfg->sandwich, int);
     /* checkpoints from before the option trained the plain centre crop */
     cfg->kernel_transform = 0;
-    if (cJSON_GetObjectItemCaseSensitive(c, "kernel_transform")) NUM("kernel_transform", cfg->kernel_transform, int);
+    if (cJSON_GetObjectItemCaseSensitive(c, "kernel_transform")) INT("kernel_transform", cfg->kernel_transform, int);
     cfg->fair = 0; /* the same for fair sampling */
-    if (cJSON_GetObjectItemCaseSensitive(c, "fair")) NUM("fair", cfg->fair, int);
-    NUM("augment_pad", cfg->augment_pad, int);
-    NUM("augment_flip", cfg->augment_flip, int);
+    if (cJSON_GetObjectItemCaseSensitive(c, "fair")) INT("fair", cfg->fair, int);
+    INT("augment_pad", cfg->augment_pad, int);
+    INT("augment_flip", cfg->augment_flip, int);
     HEX("seed", cfg->seed);
-    NUM("discover", cfg->discover, int);
-    NUM("cache_nets", cfg->cache_nets, int);
-    NUM("path_steps", cfg->path_steps, int);
+    INT("discover", cfg->discover, int);
+    INT("cache_nets", cfg->cache_nets, int);
+    INT("path_steps", cfg->path_steps, int);
     NUM("val_fraction", cfg->val_fraction, double);
     NUM("fraction", cfg->train_fraction, double);
     HEX("data_seed", cfg->data_seed);
 #undef NUM
+#undef INT
 #undef HEX
     return 1;
 }
@@ -244,9 +256,18 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
     size_t len;
     nas_status s = nas_file_read(path, &data, &len, err);
     if (s) return s;
-    const unsigned char *b = (const unsigned char *)data;
+    s = sn_checkpoint_decode(space, (const unsigned char *)data, len, path, runtime, out, err);
+    free(data);
+    return s;
+}
+
+nas_status sn_checkpoint_decode(const ss_space *space, const unsigned char *b, size_t len, const char *path,
+                                const nas_supernet_config *runtime, nas_supernet **out, nas_error *err) {
+    const char *data = (const char *)b;
+    nas_status s = NAS_OK;
     cJSON *h = NULL;
     nas_supernet *sn = NULL;
+    *out = NULL;
     if (len < CKPT_HEAD + 4 || memcmp(b, CKPT_MAGIC, 4) != 0) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: not a supernet checkpoint (bad magic)", path);
         goto fail;
@@ -280,7 +301,7 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
     }
     if (strcmp(hash->valuestring, space->hash) != 0) {
         s = NAS_FAIL(err, NAS_ERR_MISMATCH,
-                     "%s: this supernet was trained on space '%s' (hash %s), not on %s ('%s', hash %s)", dir,
+                     "%s: this supernet was trained on space '%s' (hash %s), not on %s ('%s', hash %s)", path,
                      name->valuestring, hash->valuestring, space->path, space->name, space->hash);
         goto fail;
     }
@@ -315,10 +336,12 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
         const cJSON *key = cJSON_GetObjectItemCaseSensitive(t, "key"), *dims = cJSON_GetObjectItemCaseSensitive(t, "dims");
         double decay;
         int d[4];
-        if (!cJSON_IsString(key) || !cJSON_IsArray(dims) || cJSON_GetArraySize(dims) != 4 || !get_num(t, "decay", &decay)) {
+        if (!cJSON_IsString(key) || !cJSON_IsArray(dims) || cJSON_GetArraySize(dims) != 4 || !get_num(t, "decay", &decay) ||
+            (decay != 0 && decay != 1)) {
             s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: bad tensor entry in the header", path);
             goto fail;
         }
+        double floats = 1;
         for (int k = 0; k < 4; k++) {
             const cJSON *e = cJSON_GetArrayItem(dims, k);
             d[k] = cJSON_IsNumber(e) ? e->valueint : 0;
@@ -326,6 +349,11 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
                 s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: tensor %s has a bad shape", path, key->valuestring);
                 goto fail;
             }
+            floats *= d[k];
+        }
+        if (floats * 4 > (double)(end - off)) { /* before allocating what the header claims */
+            s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: tensor data truncated at byte offset %zu", path, off);
+            goto fail;
         }
         int i = sn_tensor_add(sn, key->valuestring, d, (int)decay, err);
         if (i < 0 || (s = sn_tensor_alloc(sn, sn->t[i], &sn->init_rng, err))) {
@@ -363,6 +391,5 @@ nas_status nas_supernet_load(const ss_space *space, const char *dir, const nas_s
 fail:
     nas_supernet_destroy(sn);
     cJSON_Delete(h);
-    free(data);
     return s;
 }

@@ -86,5 +86,9 @@ nas_status sn_tensor_alloc(nas_supernet *sn, sn_tensor *t, pcg32 *rng, nas_error
 
 /* DIR/supernet.ckpt + DIR/supernet.json (supernet_ckpt.c). */
 nas_status sn_checkpoint_save(const nas_supernet *sn, const char *dir, nas_error *err);
+/* Decodes a checkpoint's bytes b[0..len) (path names it in messages) into
+ * a supernet of space: what nas_supernet_load does after reading the file. */
+nas_status sn_checkpoint_decode(const ss_space *space, const unsigned char *b, size_t len, const char *path,
+                                const nas_supernet_config *runtime, nas_supernet **out, nas_error *err);
 
 #endif
