@@ -504,18 +504,17 @@ static void objective_report(nas_trial *t, int64_t step, double value) {
         begin_kill(t, KILL_STOP, why);
 }
 
-/* Parses one line; on a protocol error starts killing the trial with the
- * reason (the first error wins) and returns 0. */
-static int parse_line(nas_trial *t, const char *line, size_t len) {
-    t->lineno++;
+int nas_metric_line_parse(const char *line, size_t len, long lineno, nas_metric_line *out, char *reason,
+                          size_t cap) {
+    memset(out, 0, sizeof *out);
+    out->step = -1;
     size_t k = 0;
     while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
-    if (k == len) return 1; /* blank lines are allowed */
-    char reason[400];
+    if (k == len) return 0; /* blank lines are allowed */
     char *buf = malloc(2 * len + 1); /* "NaN" -> "null" grows the text */
     if (!buf) {
-        begin_kill(t, KILL_METRICS, "out of memory reading metrics");
-        return 0;
+        snprintf(reason, cap, "out of memory reading metrics");
+        return -1;
     }
     const char *bad = NULL;
     mask_nonfinite(line, len, buf, &bad);
@@ -524,62 +523,74 @@ static int parse_line(nas_trial *t, const char *line, size_t len) {
     const cJSON *m = NULL, *v = NULL, *st = NULL;
     const char *name = NULL;
     if (!j) {
-        snprintf(reason, sizeof reason, "metrics line %ld: not JSON", t->lineno);
+        snprintf(reason, cap, "metrics line %ld: not JSON", lineno);
         goto fail;
     }
     if (!cJSON_IsObject(j)) {
-        snprintf(reason, sizeof reason, "metrics line %ld: not a JSON object", t->lineno);
+        snprintf(reason, cap, "metrics line %ld: not a JSON object", lineno);
         goto fail;
     }
     m = cJSON_GetObjectItemCaseSensitive(j, "metric");
     if (!cJSON_IsString(m) || !m->valuestring[0]) {
-        snprintf(reason, sizeof reason, "metrics line %ld: no \"metric\" name (a string)",
-                 t->lineno);
+        snprintf(reason, cap, "metrics line %ld: no \"metric\" name (a string)", lineno);
         goto fail;
     }
     name = m->valuestring;
     v = cJSON_GetObjectItemCaseSensitive(j, "value");
     if (cJSON_IsNull(v) && bad) {
-        snprintf(reason, sizeof reason, "metrics line %ld: metric '%.100s' value is %s",
-                 t->lineno, name, bad);
+        snprintf(reason, cap, "metrics line %ld: metric '%.100s' value is %s", lineno, name, bad);
         goto fail;
     }
     if (!cJSON_IsNumber(v)) {
-        snprintf(reason, sizeof reason, "metrics line %ld: metric '%.100s' has no numeric "
-                                        "\"value\"", t->lineno, name);
+        snprintf(reason, cap, "metrics line %ld: metric '%.100s' has no numeric \"value\"", lineno, name);
         goto fail;
     }
     if (!isfinite(v->valuedouble)) {
-        snprintf(reason, sizeof reason, "metrics line %ld: metric '%.100s' value is %s",
-                 t->lineno, name, v->valuedouble > 0 ? "inf" : v->valuedouble < 0 ? "-inf" : "NaN");
+        snprintf(reason, cap, "metrics line %ld: metric '%.100s' value is %s", lineno, name,
+                 v->valuedouble > 0 ? "inf" : v->valuedouble < 0 ? "-inf" : "NaN");
         goto fail;
     }
-    int64_t step = -1;
     st = cJSON_GetObjectItemCaseSensitive(j, "step");
     if (st && !cJSON_IsNull(st)) {
         double d = cJSON_IsNumber(st) ? st->valuedouble : -1;
         if (!cJSON_IsNumber(st) || d < 0 || d > 9e15 || d != floor(d)) {
-            snprintf(reason, sizeof reason,
-                     "metrics line %ld: metric '%.100s' step must be a non-negative integer",
-                     t->lineno, name);
+            snprintf(reason, cap, "metrics line %ld: metric '%.100s' step must be a non-negative integer", lineno,
+                     name);
             goto fail;
         }
-        step = (int64_t)d;
+        out->step = (int64_t)d;
     }
-    const char *iname = intern(t, name);
-    if (!iname || !add_final(t, iname, step, v->valuedouble) ||
-        (step >= 0 && !add_series(t, iname, step, v->valuedouble))) {
-        snprintf(reason, sizeof reason, "out of memory reading metrics");
+    out->value = v->valuedouble;
+    if (!(out->name = dup_str(name))) {
+        snprintf(reason, cap, "out of memory reading metrics");
         goto fail;
     }
-    if (step >= 0 && t->objective && strcmp(iname, t->objective) == 0)
-        objective_report(t, step, v->valuedouble);
     cJSON_Delete(j);
     return 1;
 fail:
     cJSON_Delete(j);
-    begin_kill(t, KILL_METRICS, reason);
-    return 0;
+    return -1;
+}
+
+/* Parses one line; on a protocol error starts killing the trial with the
+ * reason (the first error wins) and returns 0. */
+static int parse_line(nas_trial *t, const char *line, size_t len) {
+    char reason[400];
+    nas_metric_line ml;
+    int r = nas_metric_line_parse(line, len, ++t->lineno, &ml, reason, sizeof reason);
+    if (r <= 0) {
+        if (r < 0) begin_kill(t, KILL_METRICS, reason);
+        return r == 0;
+    }
+    const char *iname = intern(t, ml.name);
+    free(ml.name);
+    if (!iname || !add_final(t, iname, ml.step, ml.value) ||
+        (ml.step >= 0 && !add_series(t, iname, ml.step, ml.value))) {
+        begin_kill(t, KILL_METRICS, "out of memory reading metrics");
+        return 0;
+    }
+    if (ml.step >= 0 && t->objective && strcmp(iname, t->objective) == 0) objective_report(t, ml.step, ml.value);
+    return 1;
 }
 
 /* Reads what the program appended; at_end parses a last line without '\n'. */

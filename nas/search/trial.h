@@ -47,6 +47,23 @@
 #include "nas/core/status.h"
 #include "nas/search/store.h"
 
+/* ---- the metrics protocol ---- */
+
+/* One parsed line of the metrics file. */
+typedef struct nas_metric_line {
+    char *name;   /* the metric (malloc'd; the caller frees it) */
+    double value; /* finite */
+    int64_t step; /* >= 0, or -1 for a final value */
+} nas_metric_line;
+
+/* Parses one line (len bytes, without its '\n'; lineno names it in
+ * messages): 1 with *out filled, 0 for a blank line, -1 with the reason in
+ * reason[0..cap) ("metrics line 4: not JSON", a missing or empty "metric",
+ * a value that is not a finite number - NaN and Infinity are named - or a
+ * step that is not a non-negative integer). */
+int nas_metric_line_parse(const char *line, size_t len, long lineno, nas_metric_line *out, char *reason,
+                          size_t cap);
+
 /* ---- arguments ---- */
 
 typedef enum nas_param_kind { NAS_PARAM_INT, NAS_PARAM_FLOAT, NAS_PARAM_STR } nas_param_kind;
