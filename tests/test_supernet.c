@@ -959,6 +959,21 @@ static void test_cli_rank(void) {
                     cJSON_GetObjectItem(b, "supernet_val_accuracy")->valuedouble, 1e-9);
     }
     ASSERT_EQ_INT((int)cJSON_GetObjectItem(j1, "train_batch")->valuedouble, 128);
+    /* the tau against each seed alone, recomputed from the candidates */
+    cJSON *per = cJSON_GetObjectItem(j1, "kendall_tau_per_seed");
+    ASSERT_EQ_INT(cJSON_GetArraySize(per), 2);
+    for (int j = 0; j < 2; j++) {
+        double sc[3], acc[3];
+        for (int i = 0; i < 3; i++) {
+            cJSON *a = cJSON_GetArrayItem(c1, i);
+            sc[i] = cJSON_GetObjectItem(a, "supernet_val_accuracy")->valuedouble;
+            acc[i] = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "standalone_seed_accuracies"), j)->valuedouble;
+        }
+        double want = nas_supernet_kendall_tau(sc, acc, 3);
+        cJSON *got = cJSON_GetArrayItem(per, j);
+        if (isfinite(want)) ASSERT_NEAR(got->valuedouble, want, 1e-6);
+        else ASSERT_TRUE(cJSON_IsNull(got));
+    }
     ASSERT_NEAR(cJSON_GetObjectItem(j2, "train_seconds")->valuedouble, 0, 0);
     /* a third seed: the first two are the file's, the mean is over all three,
      * and the file now holds all three */

@@ -457,6 +457,14 @@ static double seed_agreement(const double *acc, int n, int k, double *col) {
     return pairs ? sum / pairs : NAN;
 }
 
+/* Kendall tau of score[] against each seed's accuracies alone (k of them). */
+static void per_seed_tau(const double *score, const double *acc, int n, int k, double *col, double *out) {
+    for (int j = 0; j < k; j++) {
+        for (int i = 0; i < n; i++) col[i] = acc[i * k + j];
+        out[j] = nas_supernet_kendall_tau(score, col, n);
+    }
+}
+
 /* `"name": value, ` with null for a statistic that is not defined (a tau
  * of constant scores is NaN, which JSON cannot hold). */
 static void json_stat(const char *name, double v) {
@@ -609,6 +617,8 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     double tau_macs = nas_supernet_kendall_tau(macs, tacc, n), tau_params = nas_supernet_kendall_tau(params, tacc, n);
     rank_desc(sacc, r1, n);
     rank_desc(tacc, r2, n);
+    double seed_tau[100]; /* k <= 100 (--train-seeds) */
+    per_seed_tau(sacc, seed_acc, n, k, col, seed_tau);
     if (f.json) {
         printf("{\"archs\": %d, ", n);
         json_stat("kendall_tau", tau);
@@ -619,6 +629,9 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         json_stat("kendall_tau_macs", tau_macs);
         json_stat("kendall_tau_params", tau_params);
         if (k > 1) json_stat("seed_kendall_tau", agree);
+        printf("\"kendall_tau_per_seed\": [");
+        for (int j = 0; j < k; j++) printf(isfinite(seed_tau[j]) ? "%s%.6f" : "%snull", j ? ", " : "", seed_tau[j]);
+        printf("], ");
         if (gt.train_batch > 0) printf("\"train_batch\": %d, ", gt.train_batch);
         printf("\"scoring\": {\"batch\": %d, \"recal_batches\": %d, \"val_images\": %zu, \"finetune_steps\": %d, "
                "\"finetune_lr\": %.17g}, ",
@@ -650,6 +663,11 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
                    r1[i], 100 * tacc[i], r2[i]);
         printf("Kendall tau %.3f, Spearman rho %.3f over %d archs (tau with -val loss as the score: %.3f)\n", tau, rho,
                n, tau_loss);
+        if (k > 1) {
+            printf("against each seed alone: tau");
+            for (int j = 0; j < k; j++) printf(" %.3f", seed_tau[j]);
+            printf("\n");
+        }
         printf("without a supernet: tau %.3f with MACs as the score, %.3f with parameters\n", tau_macs, tau_params);
         printf("stand-alone: %d epochs on %g of the training split, %s%d seed%s", gt.epochs, gt.train_fraction,
                k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
