@@ -40,6 +40,15 @@ int cmd_train(int argc, char **argv, const nas_logger *lg);
 int cmd_eval(int argc, char **argv, const nas_logger *lg);
 int cmd_supernet(int argc, char **argv, const nas_logger *lg);
 int cmd_search(int argc, char **argv, const nas_logger *lg);
+/* The job file of `nas search --config` (text[0..len), named path in
+ * messages), applied onto o as if each key were its flag: 1 when every key
+ * is an option and every value passes the flag's checks, else 0 with the
+ * message printed. The strings o points to live in *keep (cJSON_Delete it
+ * after the search; set on success and failure alike). */
+struct cJSON;
+struct nas_search_options;
+int cli_search_config_apply(struct nas_search_options *o, const char *text, size_t len, const char *path,
+                            struct cJSON **keep);
 int cmd_trials(int argc, char **argv, const nas_logger *lg);
 int cmd_export(int argc, char **argv, const nas_logger *lg);
 int cmd_report(int argc, char **argv, const nas_logger *lg);

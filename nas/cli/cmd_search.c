@@ -189,14 +189,9 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
     return 0;
 }
 
-/* Reads the job file: every key must be an option name (with '_' for '-'). */
-static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
-    nas_error err = {0};
-    char *text;
-    size_t len;
-    if (nas_file_read(path, &text, &len, &err)) return cli_fail(&err), 0;
+int cli_search_config_apply(nas_search_options *o, const char *text, size_t len, const char *path, cJSON **keep) {
+    *keep = NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         fprintf(stderr, "nas: error: %s: expected a JSON object of search options\n", path);
@@ -258,6 +253,18 @@ static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
         if (!apply(o, opt->val, label, v)) return 0;
     }
     return 1;
+}
+
+/* Reads the job file: every key must be an option name (with '_' for '-'). */
+static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
+    nas_error err = {0};
+    char *text;
+    size_t len;
+    *keep = NULL;
+    if (nas_file_read(path, &text, &len, &err)) return cli_fail(&err), 0;
+    int ok = cli_search_config_apply(o, text, len, path, keep);
+    free(text);
+    return ok;
 }
 
 int cmd_search(int argc, char **argv, const nas_logger *lg) {

@@ -2,7 +2,6 @@
  * main.c - `nas`: dispatches to subcommands. Global flags (before the
  * subcommand): -v/--verbose, -q/--quiet, --version, -h/--help.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,51 +49,6 @@ static void usage(FILE *out) {
             "\n"
             "`nas <command> --help` describes a command. Exit status: 0 success,\n"
             "1 error, 2 usage error.\n");
-}
-
-int cli_fail(const nas_error *err) {
-    fprintf(stderr, "nas: error: %s\n", err->msg[0] ? err->msg : nas_status_str(err->code));
-    return err->code == NAS_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "nas %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(see `nas %s --help`)\n", cmd);
-    return CLI_EXIT_USAGE;
-}
-
-int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out) {
-    char *end;
-    if (!text || !*text) {
-        cli_usage_error(cmd, "%s needs a value", flag);
-        return 0;
-    }
-    long v = strtol(text, &end, 10);
-    if (*end) {
-        cli_usage_error(cmd, "%s: expected an integer, got '%s'", flag, text);
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out) {
-    char *end;
-    if (!text || !*text) {
-        cli_usage_error(cmd, "%s needs a value", flag);
-        return 0;
-    }
-    double v = strtod(text, &end);
-    if (*end) {
-        cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, text);
-        return 0;
-    }
-    *out = v;
-    return 1;
 }
 
 int main(int argc, char **argv) {

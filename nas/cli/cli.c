@@ -1,0 +1,60 @@
+/*
+ * cli.c - helpers shared by the subcommands: error and usage messages,
+ * number parsing for flags (nas/cli/cli.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nas/cli/cli.h"
+
+int cli_fail(const nas_error *err) {
+    fprintf(stderr, "nas: error: %s\n", err->msg[0] ? err->msg : nas_status_str(err->code));
+    return err->code == NAS_ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nas %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `nas %s --help`)\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out) {
+    char *end;
+    if (!text || !*text) {
+        cli_usage_error(cmd, "%s needs a value", flag);
+        return 0;
+    }
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*end) {
+        cli_usage_error(cmd, "%s: expected an integer, got '%s'", flag, text);
+        return 0;
+    }
+    if (errno == ERANGE) { /* strtol saturates: LONG_MIN would read as CLI_UNSET */
+        cli_usage_error(cmd, "%s: %s is out of range", flag, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out) {
+    char *end;
+    if (!text || !*text) {
+        cli_usage_error(cmd, "%s needs a value", flag);
+        return 0;
+    }
+    double v = strtod(text, &end);
+    if (*end) {
+        cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, text);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
