@@ -189,8 +189,10 @@ static void test_train_cli_warns(void) {
     ASSERT_CONTAINS(text, want);
     free(text);
     /* -1 is a value like any other: refused, not read as "not given" */
-    const char *bad[][2] = {{"--epochs -1", "--epochs must be >= 1"}, {"--seed -1", "--seed must be >= 0"}};
-    for (int i = 0; i < 2; i++) {
+    const char *bad[][2] = {{"--epochs -1", "--epochs must be >= 1"},
+                            {"--seed -1", "--seed must be >= 0"},
+                            {"--epochs -99999999999999999999", "--epochs: -99999999999999999999 is out of range"}};
+    for (int i = 0; i < 3; i++) {
         snprintf(cmd, sizeof cmd, "'%s' -q train --arch '%s' %s 2>'%s'", NAS_BINARY, arch, bad[i][0], errlog);
         ASSERT_EQ_INT(WEXITSTATUS(system(cmd)), 2);
         ASSERT_OK(nas_file_read(errlog, &text, &len, &err), &err);
