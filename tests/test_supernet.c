@@ -1056,7 +1056,8 @@ static void test_cli_rank(void) {
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
     rank_refused(cmd, sizeof cmd, n, dir, " --finetune-lr 0", 2, "--finetune-lr must be > 0");
     rank_refused(cmd, sizeof cmd, n, dir, " --finetune-steps -1", 2, "--finetune-steps must be in 0..10000000");
-    rank_refused(cmd, sizeof cmd, n, dir, " --recal-batches -1", 2, "--recal-batches must be >= 1");
+    rank_refused(cmd, sizeof cmd, n, dir, " --recal-batches -1", 2, "--recal-batches must be in 1..1000000");
+    rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 4294967297", 2, "--train-epochs must be in 1..1000000");
     /* a ranking from before train_batch was recorded: adding runs needs the batch */
     char *at = strstr(t1, "\"train_batch\": 128, ");
     ASSERT_TRUE(at != NULL);

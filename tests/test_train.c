@@ -189,7 +189,7 @@ static void test_train_cli_warns(void) {
     ASSERT_CONTAINS(text, want);
     free(text);
     /* -1 is a value like any other: refused, not read as "not given" */
-    const char *bad[][2] = {{"--epochs -1", "--epochs must be >= 1"},
+    const char *bad[][2] = {{"--epochs 4294967297", "--epochs must be in 1..1000000"},
                             {"--seed -1", "--seed must be >= 0"},
                             {"--epochs -99999999999999999999", "--epochs: -99999999999999999999 is out of range"}};
     for (int i = 0; i < 3; i++) {

@@ -219,16 +219,21 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (optind >= argc) return cli_usage_error(cmd, "SPACE.nas is required");
     f->space = argv[optind++];
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (f->epochs != CLI_UNSET && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    /* upper bounds keep every value inside the int it is stored in */
+    if (f->epochs != CLI_UNSET && (f->epochs < 1 || f->epochs > 1000000))
+        return cli_usage_error(cmd, "--epochs must be in 1..1000000");
     if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
     if (f->tbatch != CLI_UNSET && (f->tbatch < 1 || f->tbatch > 65536))
         return cli_usage_error(cmd, "--train-batch must be in 1..65536");
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
     if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (f->sample != CLI_UNSET && f->sample < 1) return cli_usage_error(cmd, "--sample must be >= 1");
-    if (f->recal != CLI_UNSET && f->recal < 1) return cli_usage_error(cmd, "--recal-batches must be >= 1");
-    if (f->archs != CLI_UNSET && f->archs < 2) return cli_usage_error(cmd, "--archs must be >= 2");
-    if (f->tepochs != CLI_UNSET && f->tepochs < 1) return cli_usage_error(cmd, "--train-epochs must be >= 1");
+    if (f->recal != CLI_UNSET && (f->recal < 1 || f->recal > 1000000))
+        return cli_usage_error(cmd, "--recal-batches must be in 1..1000000");
+    if (f->archs != CLI_UNSET && (f->archs < 2 || f->archs > 100000))
+        return cli_usage_error(cmd, "--archs must be in 2..100000");
+    if (f->tepochs != CLI_UNSET && (f->tepochs < 1 || f->tepochs > 1000000))
+        return cli_usage_error(cmd, "--train-epochs must be in 1..1000000");
     if (f->path_steps != CLI_UNSET && (f->path_steps < 1 || f->path_steps > 1000000))
         return cli_usage_error(cmd, "--path-steps must be >= 1");
     if (f->cache_nets != CLI_UNSET && (f->cache_nets < 1 || f->cache_nets > 64))

@@ -131,7 +131,8 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!f->arch) return cli_usage_error(cmd, "--arch is required");
-    if (f->epochs != CLI_UNSET && f->epochs < 1) return cli_usage_error(cmd, "--epochs must be >= 1");
+    if (f->epochs != CLI_UNSET && (f->epochs < 1 || f->epochs > 1000000))
+        return cli_usage_error(cmd, "--epochs must be in 1..1000000");
     if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
     if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
