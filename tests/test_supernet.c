@@ -922,6 +922,20 @@ static void test_cli_rank(void) {
              "--threads 1 --out %s/sn > /dev/null 2>&1",
              NAS_BINARY, dir, dir, dir);
     ASSERT_EQ_INT(run_cmd(cmd), 0);
+    /* the sandwich rule and fair sampling together are refused, naming both */
+    snprintf(cmd, sizeof cmd,
+             "%s supernet train %s/tiny.nas --data idx:%s --val-fraction 0.25 --epochs 1 --batch 32 --fair "
+             "--sandwich --threads 1 --out %s/sn_both > %s/out.txt 2>&1",
+             NAS_BINARY, dir, dir, dir, dir);
+    ASSERT_EQ_INT(run_cmd(cmd), 1);
+    {
+        char *text = NULL;
+        size_t len;
+        snprintf(path, sizeof path, "%s/out.txt", dir);
+        ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+        ASSERT_CONTAINS(text, "the sandwich rule and fair sampling exclude each other");
+        free(text);
+    }
     const char *rank = "%s supernet rank %s/tiny.nas --supernet %s/sn --archs 3 --threads 1 --batch 16 "
                        "--recal-batches 2";
     int n = snprintf(cmd, sizeof cmd, rank, NAS_BINARY, dir, dir);
