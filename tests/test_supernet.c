@@ -891,19 +891,24 @@ static cJSON *read_json(const char *dir, const char *name) {
     return j;
 }
 
+/* Asserts that DIR/NAME holds want. */
+static void file_contains(const char *dir, const char *name, const char *want) {
+    char path[700], *text = NULL;
+    size_t len;
+    nas_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, want);
+    free(text);
+}
+
 /* Runs the rank command cmd[0..n) + extra + --standalone DIR/r1.json and
  * checks its exit status and that its output names the problem. */
 static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const char *extra, int status,
                          const char *want) {
-    char path[700], *text = NULL;
-    size_t len;
-    nas_error err = {0};
     snprintf(cmd + n, cap - (size_t)n, "%s --standalone %s/r1.json > %s/out.txt 2>&1", extra, dir, dir);
     ASSERT_EQ_INT(run_cmd(cmd), status);
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
-    ASSERT_CONTAINS(text, want);
-    free(text);
+    file_contains(dir, "out.txt", want);
 }
 
 /* `nas supernet rank` with several seeds per arch, then again on the stored
@@ -928,14 +933,7 @@ static void test_cli_rank(void) {
              "--sandwich --threads 1 --out %s/sn_both > %s/out.txt 2>&1",
              NAS_BINARY, dir, dir, dir, dir);
     ASSERT_EQ_INT(run_cmd(cmd), 1);
-    {
-        char *text = NULL;
-        size_t len;
-        snprintf(path, sizeof path, "%s/out.txt", dir);
-        ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
-        ASSERT_CONTAINS(text, "the sandwich rule and fair sampling exclude each other");
-        free(text);
-    }
+    file_contains(dir, "out.txt", "the sandwich rule and fair sampling exclude each other");
     const char *rank = "%s supernet rank %s/tiny.nas --supernet %s/sn --archs 3 --threads 1 --batch 16 "
                        "--recal-batches 2";
     int n = snprintf(cmd, sizeof cmd, rank, NAS_BINARY, dir, dir);
@@ -1029,12 +1027,7 @@ static void test_cli_rank(void) {
     free(partial);
     snprintf(cmd + n, sizeof cmd - (size_t)n, " --standalone %s/r1.json > %s/out.txt 2>/dev/null", dir, dir);
     ASSERT_EQ_INT(run_cmd(cmd), 0);
-    char *out = NULL;
-    size_t lo;
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    ASSERT_OK(nas_file_read(path, &out, &lo, &err), &err);
-    ASSERT_CONTAINS(out, "(1 run)");
-    free(out);
+    file_contains(dir, "out.txt", "(1 run)");
     cJSON *f4 = read_json(dir, "r1.json");
     cJSON *s4 = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(f4, "candidates"), 0),
                                     "standalone_seed_accuracies");
