@@ -174,30 +174,31 @@ int nas_supernet_exists(const char *dir) {
     return nas_path_exists(path);
 }
 
-/* Reads the stored settings over cfg. 0 when a field is missing. */
-static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
+/* Reads the stored settings over cfg. NULL when all are there, else the name
+ * of the first one that is missing or out of range. */
+static const char *settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
     double v;
     uint64_t u;
     const cJSON *opt = cJSON_GetObjectItemCaseSensitive(c, "optimizer"),
                 *data = cJSON_GetObjectItemCaseSensitive(c, "data");
-    if (!cJSON_IsString(opt) || !cJSON_IsString(data)) return 0;
-    if (nas_optim_kind_parse(opt->valuestring, &cfg->optim.kind, NULL)) return 0;
+    if (!cJSON_IsString(opt) || nas_optim_kind_parse(opt->valuestring, &cfg->optim.kind, NULL)) return "optimizer";
+    if (!cJSON_IsString(data)) return "data";
     snprintf(cfg->data_spec, sizeof cfg->data_spec, "%s", data->valuestring);
 #define NUM(name, field, type)                                                                                 \
     do {                                                                                                       \
-        if (!get_num(c, name, &v)) return 0;                                                                   \
+        if (!get_num(c, name, &v)) return name;                                                                \
         field = (type)v;                                                                                       \
     } while (0)
     /* an integer setting: a whole number that fits (a corrupt file must not
        convert 1e300 to int); the values themselves are checked by sn_alloc */
 #define INT(name, field, type)                                                                                 \
     do {                                                                                                       \
-        if (!get_num(c, name, &v) || !(v >= INT_MIN && v <= INT_MAX) || v != (double)(long long)v) return 0;  \
+        if (!get_num(c, name, &v) || !(v >= INT_MIN && v <= INT_MAX) || v != (double)(long long)v) return name; \
         field = (type)v;                                                                                       \
     } while (0)
 #define HEX(name, field)                                                                                       \
     do {                                                                                                       \
-        if (!get_hex(c, name, &u)) return 0;                                                                   \
+        if (!get_hex(c, name, &u)) return name;                                                                \
         field = u;                                                                                             \
     } while (0)
     INT("epochs", cfg->epochs, int);
@@ -210,7 +211,7 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
     NUM("eps", cfg->optim.eps, double);
     int kind;
     INT("lr_kind", kind, int);
-    if (kind < NAS_LR_CONSTANT || kind > NAS_LR_STEP) return 0;
+    if (kind < NAS_LR_CONSTANT || kind > NAS_LR_STEP) return "lr_kind";
     cfg->lr.kind = (nas_lr_kind)kind;
     NUM("lr", cfg->lr.base_lr, double);
     NUM("final_lr", cfg->lr.final_lr, double);
@@ -237,7 +238,7 @@ static int settings_from_json(const cJSON *c, nas_supernet_config *cfg) {
 #undef NUM
 #undef INT
 #undef HEX
-    return 1;
+    return NULL;
 }
 
 static int get_rng(const cJSON *o, const char *state, const char *inc, pcg32 *r) {
@@ -315,8 +316,13 @@ nas_status sn_checkpoint_decode(const ss_space *space, const unsigned char *b, s
     }
     double epoch;
     uint64_t steps;
-    if (!settings_from_json(settings, &cfg) || !get_num(h, "epoch", &epoch) || !get_hex(h, "steps", &steps)) {
-        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: header settings are incomplete", path);
+    const char *bad = settings_from_json(settings, &cfg);
+    /* epochs done: a whole number up to the stored epochs (1e300 must not reach an int) */
+    if (!bad && (!get_num(h, "epoch", &epoch) || !(epoch >= 0 && epoch <= cfg.epochs) || epoch != (int)epoch))
+        bad = "epoch";
+    if (!bad && !get_hex(h, "steps", &steps)) bad = "steps";
+    if (bad) {
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: header setting '%s' is missing or out of range", path, bad);
         goto fail;
     }
     if ((s = sn_alloc(space, &cfg, &sn, err))) goto fail;

@@ -22,6 +22,7 @@
 #include "evaluator/supernet.h"
 #include "evaluator/supernet_internal.h" /* the kernel transforms' gradient check reads master gradients */
 #include "evaluator/train.h"
+#include "models/checkpoint.h"
 #include "nas/core/fileio.h"
 #include "searchspace/space.h"
 #include "tests/test.h"
@@ -700,6 +701,26 @@ static void write_bytes(const char *path, const char *data, size_t len) {
     fclose(f);
 }
 
+/* Writes the checkpoint bytes to path with the first character after `key`
+ * in the header replaced by c and the CRC made valid again, so that only
+ * the reader's checks of that setting can refuse it. 0 if key is absent. */
+static int corrupt_header(const char *path, const char *bytes, size_t len, const char *key, char c) {
+    char *copy = malloc(len);
+    memcpy(copy, bytes, len);
+    size_t kl = strlen(key);
+    char *at = NULL;
+    for (size_t i = 0; !at && i + kl < len; i++)
+        if (memcmp(copy + i, key, kl) == 0) at = copy + i;
+    if (at) {
+        at[kl] = c;
+        uint32_t crc = nas_checkpoint_crc32(copy, len - 4);
+        for (int k = 0; k < 4; k++) copy[len - 4 + k] = (char)(crc >> (8 * k) & 0xff);
+        write_bytes(path, copy, len);
+    }
+    free(copy);
+    return at != NULL;
+}
+
 static void test_error_paths(void) {
     ss_space *s = compile("tiny", TINY), *o = compile("other", OTHER);
     nas_data *data = make_data();
@@ -757,6 +778,17 @@ static void test_error_paths(void) {
     write_bytes(path, bytes, len);
     ASSERT_OK(nas_supernet_load(s, dir, NULL, &bad, &err), &err);
     nas_supernet_destroy(bad);
+    /* a header setting out of range or missing, with a valid CRC: named */
+    ASSERT_TRUE(corrupt_header(path, bytes, len, "\"lr_kind\":", '9'));
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "'lr_kind'");
+    ASSERT_TRUE(corrupt_header(path, bytes, len, "\"epoch\":", '9')); /* 9 of 1 epochs done */
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "'epoch'");
+    ASSERT_TRUE(corrupt_header(path, bytes, len, "\"batc", 'x')); /* "batcx": no batch */
+    ASSERT_EQ_INT(nas_supernet_load(s, dir, NULL, &bad, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "'batch'");
+    write_bytes(path, bytes, len);
     free(bytes);
 
     /* bad settings */
