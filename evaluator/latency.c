@@ -1164,6 +1164,19 @@ void nas_latency_stats(double *ms, int n, double *median, double *p90) {
     *p90 = ms[k < 0 ? 0 : k];
 }
 
+double nas_latency_clock_reference(double window_ms) {
+    enum { CAP = 8192, MIN_LOOPS = 11 };
+    double ms[CAP], median, p90, spent = 0;
+    uint64_t state = 1;
+    int n = 0;
+    while (n < CAP && (n < MIN_LOOPS || spent < window_ms)) {
+        ms[n] = nas_latency_clock_loop(&state);
+        spent += ms[n++];
+    }
+    nas_latency_stats(ms, n, &median, &p90);
+    return median;
+}
+
 nas_status nas_latency_pin(int threads, int *used, nas_error *err) {
     if (threads < 1) threads = omp_get_max_threads();
     cpu_set_t allowed;

@@ -123,6 +123,11 @@ typedef struct nas_latency {
  * value from call to call (any start value). */
 double nas_latency_clock_loop(uint64_t *state);
 
+/* A reference loop time for clock-normalized measurements without a table
+ * (`nas search --latency measure`): the median time of the loop run back to
+ * back for window_ms (at least 11 and at most 8192 times), in ms. */
+double nas_latency_clock_reference(double window_ms);
+
 /* Sets OpenMP to `threads` (< 1: OpenMP's current count) and pins each
  * worker to its own CPU (see above); *used (may be NULL) receives the count. */
 nas_status nas_latency_pin(int threads, int *used, nas_error *err);

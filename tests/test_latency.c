@@ -592,6 +592,12 @@ static void test_clock_loop(void) {
     double ms = nas_latency_clock_loop(&state);
     ASSERT_TRUE(ms > 0);
     ASSERT_TRUE(state == x);
+    /* the reference: a loop time of this machine, near one loop's (the
+       clock steps are at most ~19% apart; a loaded run may stretch one loop) */
+    double ref = nas_latency_clock_reference(20);
+    double one = nas_latency_clock_loop(&state);
+    printf("     clock loop %.4f ms, reference over 20 ms %.4f ms\n", one, ref);
+    ASSERT_TRUE(ref > 0 && ref < 10 * one && one < 10 * ref);
 }
 
 static void test_lut_keys(void) {

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "nas/core/fileio.h"
 #include "nas/core/pcg32.h"
 #include "nas/search/search.h"
@@ -845,6 +847,104 @@ static void test_function_resume_needs_function(void) {
     ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
 }
 
+/* --latency measure in the study's unit: a new study stores its clock
+ * reference (latency_clock_ms), every later run of it (the same command, or
+ * --resume) measures ratio x that stored reference. Scaling the stored
+ * reference 1000x must scale the new trials' latencies with it. */
+static const char *NET_SPACE = "space lat\n"
+                               "input 1x8x8\n"
+                               "classes 2\n"
+                               "network {\n"
+                               "    conv(kernel = 3, out = choice(4, 6, 8, 10, 12, 16)) bn relu\n"
+                               "    global_avg_pool fc(out = classes)\n"
+                               "}\n"
+                               "objective minimize loss\n";
+
+static nas_status const_objective(void *user, int64_t number, const nas_arch *a, const double *point,
+                                  ctrl_metrics *m, nas_error *err) {
+    (void)user, (void)number, (void)a, (void)point;
+    return ctrl_metrics_set(m, "loss", 1.0, err);
+}
+
+typedef struct latencies {
+    int n;
+    double ms[16];
+} latencies;
+
+static int add_latency(void *user, const nas_trial_record *r) {
+    latencies *l = user;
+    const char *at = strstr(r->metrics_json, "\"latency_ms\"");
+    ASSERT_TRUE(at != NULL);
+    if (l->n < 16) ASSERT_EQ_INT(sscanf(at, "\"latency_ms\": %lf", &l->ms[l->n++]), 1);
+    return 0;
+}
+
+static void study_latencies(const char *dir, latencies *l, double *clock_ms) {
+    nas_store *s;
+    nas_error err;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    memset(l, 0, sizeof *l);
+    ASSERT_OK(nas_store_trial_each(s, 1u << NAS_TRIAL_COMPLETE, add_latency, l, &err), &err);
+    const char *at = strstr(nas_store_spec_json(s), "\"latency_clock_ms\":");
+    ASSERT_TRUE(at != NULL);
+    ASSERT_EQ_INT(sscanf(at, "\"latency_clock_ms\":%lf", clock_ms), 1);
+    nas_store_close(s);
+}
+
+static void test_latency_clock_reference(void) {
+    char space[512], dir[512], db[600], sql[200];
+    snprintf(space, sizeof space, "%s/lat.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/lat", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    write_file("lat.nas", NET_SPACE);
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.max_trials = 3;
+    o.objective = const_objective;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    latencies l;
+    double ref;
+    study_latencies(dir, &l, &ref);
+    ASSERT_EQ_INT(l.n, 3);
+    printf("     reference clock loop %.4f ms; latencies %.4f %.4f %.4f ms\n", ref, l.ms[0], l.ms[1], l.ms[2]);
+    ASSERT_TRUE(ref > 1e-4 && ref < 1); /* 20 000 multiply-adds: ~0.02 ms */
+    double most = 0;
+    for (int i = 0; i < 3; i++) {
+        ASSERT_TRUE(l.ms[i] > 0);
+        if (l.ms[i] > most) most = l.ms[i];
+    }
+    /* the stored reference, 1000x: the same command reopens the study with
+       it (no new reference), and so does --resume */
+    sqlite3 *h;
+    snprintf(sql, sizeof sql, "UPDATE study SET spec_json = json_set(spec_json, '$.latency_clock_ms', %.17g)",
+             1000 * ref);
+    ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    o.max_trials = 4;
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = dir;
+    r.resume = 1;
+    r.max_trials = 5;
+    r.objective = const_objective;
+    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    double ref2;
+    study_latencies(dir, &l, &ref2);
+    ASSERT_EQ_INT(l.n, 5);
+    ASSERT_NEAR(ref2, 1000 * ref, 1e-9 * ref);
+    printf("     after scaling the reference 1000x: %.3f %.3f ms\n", l.ms[3], l.ms[4]);
+    /* widths differ at most 4x in channels; 1000x the reference dwarfs that */
+    ASSERT_TRUE(l.ms[3] > 50 * most);
+    ASSERT_TRUE(l.ms[4] > 50 * most);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
@@ -858,6 +958,7 @@ static const test_case TESTS[] = {
     {"function_failures", test_function_failures},
     {"function_resume", test_function_resume},
     {"function_resume_needs_function", test_function_resume_needs_function},
+    {"latency_clock_reference", test_latency_clock_reference},
     {NULL, NULL},
 };
 

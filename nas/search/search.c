@@ -45,9 +45,12 @@ typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND, EV_FUNCTION } evaluator_kind;
 static const char *EV_NAMES[] = {"supernet", "train", "command", "function"};
 
 /* Spec keys that may change between runs of one study. */
+/* Spec keys a re-run with the same settings may differ in: limits, and the
+ * clock reference measured when the study was created (the stored one is
+ * used). */
 static const char *const IGNORE_KEYS[] = {"max_trials",    "parallel_trials", "max_failed_trials",
                                           "time_budget_s", "trial_timeout_s", "threads",
-                                          NULL};
+                                          "latency_clock_ms", NULL};
 
 typedef struct cost_entry {
     uint64_t hash;
@@ -82,6 +85,7 @@ typedef struct job {
     ctrl_reward reward;
     int latency_constrained;
     nas_lut *lut;
+    double clock_ms; /* --latency measure: the study's clock loop reference (0: a study from before it) */
     nas_data *data;
     nas_supernet *sn;
     nas_arch *base;    /* hyperparameter-only space + train evaluator: the network trained */
@@ -149,6 +153,7 @@ static nas_status spec_build(job *j, nas_error *err) {
     ok = ok && add_str(s, "reward", o->reward ? o->reward : "objective");
     ok = ok && add_str(s, "latency", o->latency);
     ok = ok && cJSON_AddNumberToObject(s, "latency_threads", o->latency_threads);
+    if (!strcmp(o->latency, "measure")) ok = ok && cJSON_AddNumberToObject(s, "latency_clock_ms", j->clock_ms);
     ok = ok && add_str(s, "early_stop", o->early_stop);
     ok = ok && add_str(s, "data", o->data);
     ok = ok && cJSON_AddNumberToObject(s, "proxy_epochs", o->proxy_epochs);
@@ -351,9 +356,19 @@ static nas_status measure_latency(job *j, const nas_arch *a, nas_latency_opts *l
     int saved = omp_get_max_threads();
     omp_set_num_threads(j->o.latency_threads);
     lo->threads = j->o.latency_threads;
+    lo->clock = j->clock_ms > 0;
     nas_status s = nas_latency_measure(a, lo, out, err);
     omp_set_num_threads(saved);
     return s;
+}
+
+/* A measurement in the study's unit: clock-normalized (each run divided by
+ * the clock loop timed right after it, times the reference stored with the
+ * study), so that a candidate measured while the machine's clock is down
+ * reads as it would at the study's clock; plain fastest-block milliseconds
+ * for a study from before the reference. */
+static double latency_ms(const job *j, const nas_latency *l) {
+    return j->clock_ms > 0 ? l->clock_ratio * j->clock_ms : l->block_ms;
 }
 
 /* Analytic costs and latency of a (batch 1). */
@@ -381,7 +396,7 @@ static nas_status measure_costs(job *j, const nas_arch *a, int with_latency, ctr
         lo.runs = 3 * NAS_LATENCY_BLOCK;
         nas_latency lat;
         if ((s = measure_latency(j, a, &lo, &lat, err))) return s;
-        ms = lat.block_ms;
+        ms = latency_ms(j, &lat);
     }
     ctrl_metrics_set(m, "latency_ms", ms, NULL);
     return NAS_OK;
@@ -583,6 +598,16 @@ static nas_status setup_latency(job *j, nas_error *err) {
             nas_log(j->lg, NAS_LOG_WARN, "%s: %s", lat + 4, msg);
     } else if (strcmp(lat, "measure")) {
         return NAS_FAIL(err, NAS_ERR_USAGE, "--latency must be measure or lut:FILE, got '%s'", lat);
+    } else {
+        cJSON *spec = cJSON_Parse(nas_store_spec_json(j->store));
+        j->clock_ms = spec_num(spec, "latency_clock_ms", 0);
+        cJSON_Delete(spec);
+        if (!(j->clock_ms >= 0 && j->clock_ms < 1e3))
+            return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: the study's latency_clock_ms is %g, not a loop time in ms",
+                            j->dir, j->clock_ms);
+        if (j->clock_ms > 0)
+            nas_log(j->lg, NAS_LOG_INFO, "latency: measured clock-normalized, in ms at the study's reference clock "
+                    "(clock loop %.4f ms)", j->clock_ms);
     }
     return NAS_OK;
 }
@@ -1394,7 +1419,7 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     lo.min_time_ms = 500; /* as `nas latency` */
     nas_latency lat;
     if ((s = measure_latency(j, a, &lo, &lat, err))) goto done;
-    fr->latency_ms = lat.block_ms;
+    fr->latency_ms = latency_ms(j, &lat);
     fr->p90_ms = lat.p90_ms;
     ctrl_metrics_set(&fr->costs, "accuracy", fr->val_acc, NULL);
     ctrl_metrics_set(&fr->costs, "test_accuracy", fr->test_acc, NULL);
@@ -1604,6 +1629,12 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     if ((s = open_space_and_store(&j, &keep, err))) goto done;
     if ((s = choose_evaluator(&j, err))) goto done;
     if ((s = setup_goals(&j, opts->resume, err))) goto done;
+    /* a new study of networks measures its clock reference once (0.2 s); an
+       existing one keeps the one stored with it (setup_latency) */
+    char db[4200];
+    snprintf(db, sizeof db, "%s/study.db", j.dir);
+    if (!j.store && !nas_path_exists(db) && j.space->in_c > 0 && j.o.latency && !strcmp(j.o.latency, "measure"))
+        j.clock_ms = nas_latency_clock_reference(200);
     if ((s = spec_build(&j, err))) goto done;
     if ((s = setup_store(&j, err))) goto done;
     snprintf(sum->study_dir, sizeof sum->study_dir, "%s", j.dir);
