@@ -162,6 +162,8 @@ nas_status sn_config_check(const nas_supernet_config *c, nas_error *err) {
     if (!(c->lr.base_lr > 0)) return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: lr must be > 0");
     if (c->fair && c->sandwich)
         return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: the sandwich rule and fair sampling exclude each other");
+    if (c->distill && !c->sandwich)
+        return NAS_FAIL(err, NAS_ERR_INVALID, "supernet: distillation needs the sandwich rule (its largest path teaches)");
     return NAS_OK;
 }
 
@@ -782,6 +784,7 @@ void nas_supernet_destroy(nas_supernet *sn) {
     nas_arch_destroy(sn->small);
     free(sn->kt_buf);
     free(sn->step_times);
+    free(sn->teacher);
     free(sn);
 }
 
@@ -1011,6 +1014,24 @@ static nas_status copy_in(nas_supernet *sn, nas_net *net, nas_error *err) {
 
 /* ------------------------------------------------------------- training */
 
+/* The teacher's targets: softmax of net's last logits into sn->teacher. */
+static nas_status teacher_targets(nas_supernet *sn, nas_net *net, nas_error *err) {
+    int N = nas_net_batch(net), K = nas_net_classes(net);
+    if (!sn->teacher && !(sn->teacher = malloc((size_t)N * K * sizeof *sn->teacher)))
+        return NAS_FAIL(err, NAS_ERR_NOMEM, "supernet: out of memory");
+    const float *z = nas_net_logits(net);
+    for (int n = 0; n < N; n++) {
+        const float *zn = z + (size_t)n * K;
+        float *t = sn->teacher + (size_t)n * K;
+        float mx = zn[0];
+        for (int k = 1; k < K; k++) mx = zn[k] > mx ? zn[k] : mx;
+        double sum = 0;
+        for (int k = 0; k < K; k++) sum += exp((double)(zn[k] - mx));
+        for (int k = 0; k < K; k++) t[k] = (float)(exp((double)(zn[k] - mx)) / sum);
+    }
+    return NAS_OK;
+}
+
 nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int n_archs, const float *x,
                              const int *y, double lr, double *loss, nas_error *err) {
     nas_status s = NAS_OK;
@@ -1024,7 +1045,9 @@ nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int
         if ((s = map_params(sn, a, net, 0, err))) return s;
         if ((s = copy_in(sn, net, err))) return s;
         if ((s = nas_net_forward(net, x, 1, &sn->drop_rng, err))) return s;
-        if ((s = nas_net_backward(net, y, err))) return s;
+        const int distill = sn->cfg.distill && n_archs > 1;
+        if (distill && p == 0 && (s = teacher_targets(sn, net, err))) return s;
+        if ((s = nas_net_backward_soft(net, y, distill && p > 0 ? sn->teacher : NULL, err))) return s;
         loss_sum += nas_net_loss(net);
         sn->step_correct += nas_net_correct(net);
         nas_param *params;

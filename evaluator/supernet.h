@@ -104,6 +104,8 @@ typedef struct nas_supernet_config {
     nas_lr_schedule lr;        /* base_lr and kind; total steps filled from epochs */
     double warmup_epochs;      /* >= 0 */
     int sandwich;              /* 1: largest + smallest + random path per step */
+    int distill;               /* 1 (with sandwich): in-place distillation, the largest path
+                                  learns from the labels and the others from its outputs */
     int fair;                  /* 1: strict fairness (FairNAS): nas_supernet_fair_paths paths
                                   per step, drawn by nas_supernet_sample_fair; excludes sandwich */
     int kernel_transform;      /* 1: a smaller kernel is the centre of the next larger one
@@ -225,7 +227,10 @@ nas_status nas_supernet_extreme(const nas_supernet *sn, int largest, nas_arch **
 /* One optimizer step: for each of archs[0..n) a training forward/backward on
  * the batch (x: batch images NCHW, y: batch labels), gradients summed into
  * the master, then one update with learning rate lr of every master tensor
- * the paths used. *loss (may be NULL) gets the mean loss over the paths.
+ * the paths used. With cfg.distill, archs[0] learns from the labels and
+ * archs[1..n) from archs[0]'s softmax outputs on the same batch (targets
+ * taken before any update, no gradient through them). *loss (may be NULL)
+ * gets the mean loss against the labels over the paths.
  * The batch must equal cfg.batch. Used by nas_supernet_train and benchmarks. */
 nas_status nas_supernet_step(nas_supernet *sn, const nas_arch *const *archs, int n, const float *x,
                              const int *y, double lr, double *loss, nas_error *err);

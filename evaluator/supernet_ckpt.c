@@ -91,6 +91,7 @@ static cJSON *header_json(const nas_supernet *sn) {
     ok = ok && cJSON_AddNumberToObject(cfg, "sandwich", c->sandwich);
     ok = ok && cJSON_AddNumberToObject(cfg, "kernel_transform", c->kernel_transform);
     ok = ok && cJSON_AddNumberToObject(cfg, "fair", c->fair);
+    ok = ok && cJSON_AddNumberToObject(cfg, "distill", c->distill);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_pad", c->augment_pad);
     ok = ok && cJSON_AddNumberToObject(cfg, "augment_flip", c->augment_flip);
     ok = ok && add_hex(cfg, "seed", c->seed);
@@ -226,6 +227,8 @@ static const char *settings_from_json(const cJSON *c, nas_supernet_config *cfg) 
     if (cJSON_GetObjectItemCaseSensitive(c, "kernel_transform")) INT("kernel_transform", cfg->kernel_transform, int);
     cfg->fair = 0; /* the same for fair sampling */
     if (cJSON_GetObjectItemCaseSensitive(c, "fair")) INT("fair", cfg->fair, int);
+    cfg->distill = 0; /* and for distillation */
+    if (cJSON_GetObjectItemCaseSensitive(c, "distill")) INT("distill", cfg->distill, int);
     INT("augment_pad", cfg->augment_pad, int);
     INT("augment_flip", cfg->augment_flip, int);
     HEX("seed", cfg->seed);

@@ -71,6 +71,7 @@ struct nas_supernet {
     double last_loss;
     double *step_times;
     size_t n_step_times;
+    float *teacher; /* cfg.distill: the first path's softmax, batch x classes */
     float *kt_buf; /* scratch of the kernel transforms */
     size_t kt_cap;
 };

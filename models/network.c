@@ -589,7 +589,10 @@ fail:
  * softmax cross-entropy: logits (N, K), labels (N) -> loss = mean_n (logsumexp(z_n) - z_n[y_n]);
  * dlogits (N, K) = (softmax(z_n) - onehot(y_n)) / N when dz != NULL.
  */
-static nas_status softmax_xent(nas_net *net, const int *labels, float *dz, nas_error *err) {
+/* Loss and correct count against labels; with dz, the gradient of the mean
+ * cross-entropy against soft (batch x classes probabilities) when given,
+ * else against the labels. */
+static nas_status softmax_xent(nas_net *net, const int *labels, const float *soft, float *dz, nas_error *err) {
     const float *z = nas_net_logits(net);
     int N = net->batch, K = net->classes;
     for (int n = 0; n < N; n++)
@@ -610,8 +613,9 @@ static nas_status softmax_xent(nas_net *net, const int *labels, float *dz, nas_e
         correct += arg == labels[n];
         if (dz) {
             float *dn = dz + (size_t)n * K;
+            const float *sn = soft ? soft + (size_t)n * K : NULL;
             for (int k = 0; k < K; k++)
-                dn[k] = (float)((exp((double)(zn[k] - mx)) / sum - (k == labels[n])) / N);
+                dn[k] = (float)((exp((double)(zn[k] - mx)) / sum - (sn ? (double)sn[k] : (double)(k == labels[n]))) / N);
         }
     }
     double total = 0;
@@ -624,7 +628,7 @@ static nas_status softmax_xent(nas_net *net, const int *labels, float *dz, nas_e
 nas_status nas_net_score(nas_net *net, const int *labels, float *loss, int *correct,
                          nas_error *err) {
     if (!net->have_fwd) return NAS_FAIL(err, NAS_ERR_INVALID, "score before any forward pass");
-    nas_status st = softmax_xent(net, labels, NULL, err);
+    nas_status st = softmax_xent(net, labels, NULL, NULL, err);
     if (st) return st;
     if (loss) *loss = net->loss;
     if (correct) *correct = net->correct;
@@ -632,12 +636,16 @@ nas_status nas_net_score(nas_net *net, const int *labels, float *loss, int *corr
 }
 
 nas_status nas_net_backward(nas_net *net, const int *labels, nas_error *err) {
+    return nas_net_backward_soft(net, labels, NULL, err);
+}
+
+nas_status nas_net_backward_soft(nas_net *net, const int *labels, const float *soft, nas_error *err) {
     if (!(net->flags & NAS_NET_GRADS))
         return NAS_FAIL(err, NAS_ERR_INVALID, "backward on a network built without NAS_NET_GRADS");
     if (!net->have_fwd || !net->fwd_training)
         return NAS_FAIL(err, NAS_ERR_INVALID, "backward needs a forward pass in training mode");
     nas_tensor *head = &net->t[net->l[net->n_l - 1].out];
-    nas_status st = softmax_xent(net, labels, head->dx, err);
+    nas_status st = softmax_xent(net, labels, soft, head->dx, err);
     if (st) return st;
     for (int i = net->n_l - 1; i >= 0; i--) {
         nas_layer *l = &net->l[i];

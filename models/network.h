@@ -102,6 +102,12 @@ nas_status nas_net_forward(nas_net *net, const float *x, int training, pcg32 *rn
  * preceding forward with training = 1. Fills nas_net_loss/nas_net_correct. */
 nas_status nas_net_backward(nas_net *net, const int *labels, nas_error *err);
 
+/* As nas_net_backward, but the gradients are those of the mean cross-entropy
+ * against soft targets (batch x classes probabilities, each row summing to
+ * 1; soft = NULL: the labels), as in knowledge distillation. The loss and
+ * correct count still score the labels. */
+nas_status nas_net_backward_soft(nas_net *net, const int *labels, const float *soft, nas_error *err);
+
 /* Loss (mean over the batch) and number of correct argmax predictions of the
  * last forward's logits, without gradients (validation). Either out may be NULL. */
 nas_status nas_net_score(nas_net *net, const int *labels, float *loss, int *correct,

@@ -80,31 +80,46 @@ static void fill(pcg32 *r, float *x, size_t n, double scale) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(scale * pcg32_normal(r));
 }
 
-static double loss_at(nas_net *net, const float *x, const int *y) {
+/* The training loss at x: cross-entropy against the labels y, or against
+ * soft (batch x classes probabilities) when given, computed here from the
+ * logits. */
+static double loss_at_soft(nas_net *net, const float *x, const int *y, const float *soft) {
     nas_error err = {0};
     pcg32 r;
     pcg32_seed(&r, 11, 11);
     ASSERT_OK(nas_net_forward(net, x, 1, &r, &err), &err);
     float loss;
     ASSERT_OK(nas_net_score(net, y, &loss, NULL, &err), &err);
-    return loss;
+    if (!soft) return loss;
+    int N = nas_net_batch(net), K = nas_net_classes(net);
+    const float *z = nas_net_logits(net);
+    double total = 0;
+    for (int n = 0; n < N; n++) {
+        double mx = z[n * K], sum = 0;
+        for (int k = 1; k < K; k++) mx = fmax(mx, z[n * K + k]);
+        for (int k = 0; k < K; k++) sum += exp(z[n * K + k] - mx);
+        for (int k = 0; k < K; k++) total -= soft[n * K + k] * (z[n * K + k] - mx - log(sum));
+    }
+    return total / N;
 }
+
+static double loss_at(nas_net *net, const float *x, const int *y) { return loss_at_soft(net, x, y, NULL); }
 
 /* Central differences (h = 1e-3) on up to 12 entries of v against g; entries
  * whose right and left differences disagree by more than 5% + 2e-3 sit on a
  * ReLU/max kink and are skipped (at most half). */
-static void fd_check(nas_net *net, float *x, const int *y, float *v, const float *g, size_t n,
-                     pcg32 *r, const char *what) {
+static void fd_check_soft(nas_net *net, float *x, const int *y, const float *soft, float *v, const float *g,
+                          size_t n, pcg32 *r, const char *what) {
     double num = 0, gn = 0, fn = 0, h = 1e-3;
     int k = n < 12 ? (int)n : 12, skipped = 0;
     for (int i = 0; i < k; i++) {
         size_t j = n <= 12 ? (size_t)i : pcg32_bounded(r, (uint32_t)n);
         float keep = v[j];
-        double l0 = loss_at(net, x, y);
+        double l0 = loss_at_soft(net, x, y, soft);
         v[j] = (float)(keep + h);
-        double lp = loss_at(net, x, y);
+        double lp = loss_at_soft(net, x, y, soft);
         v[j] = (float)(keep - h);
-        double lm = loss_at(net, x, y);
+        double lm = loss_at_soft(net, x, y, soft);
         v[j] = keep;
         double right = (lp - l0) / h, left = (l0 - lm) / h, fd = (lp - lm) / (2 * h);
         if (fabs(right - left) > 5e-2 * fmax(fabs(right), fabs(left)) + 2e-3) {
@@ -119,6 +134,11 @@ static void fd_check(nas_net *net, float *x, const int *y, float *v, const float
     double diff = sqrt(num), scale = fmax(sqrt(gn), sqrt(fn));
     if (!(diff <= 3e-2 * scale + 2e-4))
         TEST_FAIL_("%s: |analytic - finite difference| = %.3g, |grad| = %.3g", what, diff, scale);
+}
+
+static void fd_check(nas_net *net, float *x, const int *y, float *v, const float *g, size_t n, pcg32 *r,
+                     const char *what) {
+    fd_check_soft(net, x, y, NULL, v, g, n, r, what);
 }
 
 static void test_dag_gradcheck(void) {
@@ -152,6 +172,69 @@ static void test_dag_gradcheck(void) {
         checked++;
     }
     ASSERT_TRUE(checked >= 20);
+    nas_net_destroy(net);
+    nas_arch_destroy(a);
+}
+
+/* Soft targets (nas_net_backward_soft): one-hot targets give the labels'
+ * gradients bit for bit; random distributions give the gradients of the
+ * cross-entropy against them (central differences on the input and every
+ * weight tensor), while the loss still scores the labels. */
+static void test_soft_targets(void) {
+    nas_error err = {0};
+    nas_arch *a = dag_arch();
+    int N = 3, K = 4;
+    pcg32 r;
+    pcg32_seed(&r, 5, 6);
+    nas_net *net;
+    ASSERT_OK(nas_net_create(a, N, NAS_NET_GRADS | NAS_NET_INPUT_GRAD, &r, &net, &err), &err);
+    float x[3 * 64], onehot[3 * 4] = {0}, soft[3 * 4];
+    int y[3] = {2, 0, 3};
+    fill(&r, x, 3 * 64, 1.0);
+    nas_param *p;
+    int np;
+    nas_net_params(net, &p, &np);
+    for (int i = 0; i < np; i++)
+        if (p[i].dw && !p[i].decay) fill(&r, p[i].w, p[i].n, 0.3), p[i].w[0] += 1.f;
+    for (int n = 0; n < N; n++) {
+        onehot[n * K + y[n]] = 1;
+        double sum = 0;
+        for (int k = 0; k < K; k++) sum += soft[n * K + k] = (float)(0.05 + pcg32_double(&r));
+        for (int k = 0; k < K; k++) soft[n * K + k] = (float)(soft[n * K + k] / sum);
+    }
+    /* one-hot: the same gradients as the labels */
+    float **hard = calloc((size_t)np, sizeof *hard);
+    loss_at(net, x, y);
+    ASSERT_OK(nas_net_backward(net, y, &err), &err);
+    float hard_loss = nas_net_loss(net);
+    for (int i = 0; i < np; i++)
+        if (p[i].dw) hard[i] = malloc(p[i].n * sizeof **hard), memcpy(hard[i], p[i].dw, p[i].n * sizeof **hard);
+    loss_at(net, x, y);
+    ASSERT_OK(nas_net_backward_soft(net, y, onehot, &err), &err);
+    for (int i = 0; i < np; i++)
+        if (p[i].dw) ASSERT_TRUE(memcmp(hard[i], p[i].dw, p[i].n * sizeof **hard) == 0);
+    /* a distribution: its own gradients, the labels' loss */
+    loss_at(net, x, y);
+    ASSERT_OK(nas_net_backward_soft(net, y, soft, &err), &err);
+    ASSERT_NEAR(nas_net_loss(net), hard_loss, 1e-6);
+    float gx[3 * 64];
+    memcpy(gx, nas_net_input_grad(net), sizeof gx);
+    int differ = 0, checked = 0;
+    for (int i = 0; i < np; i++)
+        if (p[i].dw) differ += memcmp(hard[i], p[i].dw, p[i].n * sizeof **hard) != 0;
+    ASSERT_TRUE(differ > 0);
+    fd_check_soft(net, x, y, soft, x, gx, 3 * 64, &r, "input (soft targets)");
+    for (int i = 0; i < np; i++) {
+        if (!p[i].dw) continue;
+        float *g = malloc(p[i].n * sizeof *g); /* the checks only run forwards: dw stays */
+        memcpy(g, p[i].dw, p[i].n * sizeof *g);
+        fd_check_soft(net, x, y, soft, p[i].w, g, p[i].n, &r, p[i].name);
+        free(g);
+        checked++;
+    }
+    ASSERT_TRUE(checked >= 20);
+    for (int i = 0; i < np; i++) free(hard[i]);
+    free(hard);
     nas_net_destroy(net);
     nas_arch_destroy(a);
 }
@@ -662,6 +745,7 @@ static void test_bad_input(void) {
 
 static const test_case TESTS[] = {
     {"dag_gradcheck", test_dag_gradcheck},
+    {"soft_targets", test_soft_targets},
     {"dead_branch", test_dead_branch},
     {"param_names", test_param_names},
     {"no_init", test_no_init},

@@ -243,6 +243,85 @@ static double step_loss(nas_supernet *sn, const nas_arch *a, const float *x, con
     return loss;
 }
 
+/* The master gradients one step left (lr 0: nothing moved), touched
+ * tensors in order, concatenated into *out (grown as needed); returns the count. */
+static size_t master_grads(const nas_supernet *sn, float **out) {
+    size_t n = 0;
+    for (int i = 0; i < sn->n_t; i++) n += sn->t[i]->touched ? sn->t[i]->n : 0;
+    *out = realloc(*out, (n ? n : 1) * sizeof **out);
+    n = 0;
+    for (int i = 0; i < sn->n_t; i++)
+        if (sn->t[i]->touched) memcpy(*out + n, sn->t[i]->dw, sn->t[i]->n * sizeof **out), n += sn->t[i]->n;
+    return n;
+}
+
+static double dist(const float *a, const float *b, size_t n, double *norm_a) {
+    double d = 0, na = 0;
+    for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), na += (double)a[i] * a[i];
+    *norm_a = sqrt(na);
+    return sqrt(d);
+}
+
+/* In-place distillation (--distill): the first path learns from the labels,
+ * the others from its softmax. The largest path taught by itself adds no
+ * gradient (targets = its own outputs; no dropout here): the step equals the
+ * largest path alone, where without distillation it is twice that; a
+ * smaller student adds a gradient other than the labels' one. Refused
+ * without the sandwich rule. */
+static void test_distill(void) {
+    ss_space *s = compile("tiny", TINY);
+    nas_data *data = make_data();
+    ASSERT_TRUE(s && data);
+    nas_supernet_config cfg;
+    tiny_config(&cfg);
+    cfg.optim.weight_decay = 0;
+    cfg.distill = 1;
+    nas_supernet *sn = NULL;
+    nas_error err = {0};
+    ASSERT_EQ_INT(nas_supernet_create(s, &cfg, &sn, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "distillation needs the sandwich rule");
+    cfg.sandwich = 1;
+    ASSERT_OK(nas_supernet_create(s, &cfg, &sn, &err), &err);
+    nas_arch *big = NULL, *small = NULL;
+    ASSERT_OK(nas_supernet_extreme(sn, 1, &big, &err), &err);
+    ASSERT_OK(nas_supernet_extreme(sn, 0, &small, &err), &err);
+    float *x = data->train.x, *g1 = NULL, *g2 = NULL, *g3 = NULL;
+    int y[32];
+    for (int i = 0; i < 32; i++) y[i] = data->train.y[i];
+    const nas_arch *one[1] = {big}, *twice[2] = {big, big}, *pair[2] = {big, small};
+    double l1, l2, norm;
+    ASSERT_OK(nas_supernet_step(sn, one, 1, x, y, 0.0, &l1, &err), &err);
+    size_t n = master_grads(sn, &g1);
+    ASSERT_OK(nas_supernet_step(sn, twice, 2, x, y, 0.0, &l2, &err), &err);
+    ASSERT_EQ_INT(master_grads(sn, &g2), n);
+    double d = dist(g1, g2, n, &norm);
+    printf("     self-taught: |g(big, big) - g(big)| = %.3g of |g(big)| = %.3g\n", d, norm);
+    ASSERT_TRUE(norm > 0 && d <= 1e-5 * norm);
+    ASSERT_NEAR(l2, l1, 1e-6); /* the loss scores the labels */
+    sn->cfg.distill = 0;
+    ASSERT_OK(nas_supernet_step(sn, twice, 2, x, y, 0.0, &l2, &err), &err);
+    master_grads(sn, &g2);
+    for (size_t i = 0; i < n; i++) g1[i] *= 2;
+    ASSERT_TRUE(dist(g1, g2, n, &norm) <= 1e-5 * norm);
+    /* a smaller student: its gradient is not the labels' */
+    ASSERT_OK(nas_supernet_step(sn, pair, 2, x, y, 0.0, NULL, &err), &err);
+    size_t m = master_grads(sn, &g2);
+    sn->cfg.distill = 1;
+    ASSERT_OK(nas_supernet_step(sn, pair, 2, x, y, 0.0, NULL, &err), &err);
+    ASSERT_EQ_INT(master_grads(sn, &g3), m);
+    d = dist(g2, g3, m, &norm);
+    printf("     big teaching small: |g(distilled) - g(labels)| = %.3g of %.3g\n", d, norm);
+    ASSERT_TRUE(d > 1e-3 * norm);
+    free(g1);
+    free(g2);
+    free(g3);
+    nas_arch_destroy(big);
+    nas_arch_destroy(small);
+    nas_supernet_destroy(sn);
+    nas_data_destroy(data);
+    ss_space_destroy(s);
+}
+
 /* Kernel transforms (--kernel-transform): one k^2 x k^2 matrix per layer and
  * smaller kernel, starting as the identity (so an untrained supernet scores
  * exactly like one without them), and their gradients and the master's
@@ -592,7 +671,7 @@ static void test_fair_sampling(void) {
     ss_space_destroy(s);
 }
 
-static void resume_equals_uninterrupted(int fair) {
+static void resume_equals_uninterrupted(int fair, int distill) {
     ss_space *s = compile("tiny", TINY);
     nas_data *data = make_data();
     ASSERT_TRUE(s && data);
@@ -600,6 +679,7 @@ static void resume_equals_uninterrupted(int fair) {
     tiny_config(&cfg);
     cfg.epochs = 2;
     cfg.fair = fair;
+    cfg.sandwich = cfg.distill = distill;
     char *da = tmpdir(), *db = tmpdir();
     nas_error err = {0};
     nas_supernet *a = NULL, *b = NULL;
@@ -619,6 +699,7 @@ static void resume_equals_uninterrupted(int fair) {
     ASSERT_OK(nas_supernet_load(s, db, NULL, &b, &err), &err);
     ASSERT_EQ_INT(nas_supernet_epoch(b), 1);
     ASSERT_EQ_INT(nas_supernet_get_config(b)->fair, fair);
+    ASSERT_EQ_INT(nas_supernet_get_config(b)->distill, distill);
     ASSERT_OK(nas_supernet_train(b, data, db, &res, &err), &err);
     ASSERT_EQ_INT(res.epochs_done, 2);
     ASSERT_EQ_INT(nas_supernet_steps(a), nas_supernet_steps(b));
@@ -656,10 +737,12 @@ static void resume_equals_uninterrupted(int fair) {
 
 /* A run stopped after epoch 1 and resumed from its checkpoint ends with the
  * uninterrupted run's tensors, bit for bit: with single paths and with fair
- * sampling (whose draws come from the checkpointed generator too). */
+ * sampling (whose draws come from the checkpointed generator too), and with
+ * the sandwich rule and distillation (the setting is checkpointed). */
 static void test_resume_equals_uninterrupted(void) {
-    resume_equals_uninterrupted(0);
-    resume_equals_uninterrupted(1);
+    resume_equals_uninterrupted(0, 0);
+    resume_equals_uninterrupted(1, 0);
+    resume_equals_uninterrupted(0, 1);
 }
 
 static void test_new_tensors_during_training(void) {
@@ -1131,6 +1214,7 @@ static const test_case TESTS[] = {
     {"score_deterministic_and_extract", test_score_deterministic_and_extract},
     {"finetune_score", test_finetune_score},
     {"fair_sampling", test_fair_sampling},
+    {"distill", test_distill},
     {"resume_equals_uninterrupted", test_resume_equals_uninterrupted},
     {"new_tensors_during_training", test_new_tensors_during_training},
     {"error_paths", test_error_paths},

@@ -59,6 +59,8 @@ static const char *HELP_TRAIN =
     "  --weight-decay WD    (default 5e-5)\n"
     "  --warmup EPOCHS      linear warm-up (default 0)\n"
     "  --sandwich           largest + smallest + random path per step\n"
+    "  --distill            with --sandwich: in-place distillation, the smaller paths\n"
+    "                       learn from the largest path's outputs (BigNAS)\n"
     "  --fair               strict fairness (FairNAS): per step as many paths as the\n"
     "                       largest choice has options, every option of every choice\n"
     "                       in one of them (excludes --sandwich)\n"
@@ -134,7 +136,7 @@ static const char *HELP_RANK =
     "  --json               the result as one JSON object\n";
 
 enum {
-    O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH, O_FAIR, O_KTRANS,
+    O_DATA = 1000, O_EPOCHS, O_FRACTION, O_VALFRAC, O_BATCH, O_LR, O_OPTIMIZER, O_WD, O_WARMUP, O_SANDWICH, O_DISTILL, O_FAIR, O_KTRANS,
     O_SEED, O_THREADS, O_OUT, O_SUPERNET, O_ARCH, O_SAMPLE, O_RECAL, O_EXTRACT, O_JSON, O_ARCHS, O_TEPOCHS,
     O_TBATCH, O_PATHSTEPS, O_CACHENETS, O_VALIMAGES, O_TSEEDS, O_STANDALONE, O_FTSTEPS, O_FTLR, O_HELP
 };
@@ -146,6 +148,7 @@ static const struct option OPTS[] = {
     {"optimizer", required_argument, 0, O_OPTIMIZER}, {"weight-decay", required_argument, 0, O_WD},
     {"warmup", required_argument, 0, O_WARMUP},       {"sandwich", no_argument, 0, O_SANDWICH},
     {"kernel-transform", no_argument, 0, O_KTRANS}, {"fair", no_argument, 0, O_FAIR},
+    {"distill", no_argument, 0, O_DISTILL},
     {"seed", required_argument, 0, O_SEED},           {"threads", required_argument, 0, O_THREADS},
     {"out", required_argument, 0, O_OUT},             {"supernet", required_argument, 0, O_SUPERNET},
     {"arch", required_argument, 0, O_ARCH},           {"sample", required_argument, 0, O_SAMPLE},
@@ -164,7 +167,7 @@ typedef struct sn_flags {
     long epochs, batch, seed, threads, sample, recal, archs, tepochs, tbatch, path_steps, cache_nets, val_images;
     long tseeds, ft_steps;
     double fraction, val_fraction, lr, wd, warmup, ft_lr;
-    int sandwich, fair, ktrans, json, n_settings; /* n_settings: training settings given */
+    int sandwich, distill, fair, ktrans, json, n_settings; /* n_settings: training settings given */
 } sn_flags;
 
 /* Parses argv (argv[0] = the subcommand); -1 to continue, else an exit status. */
@@ -190,6 +193,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
         case O_WARMUP: ok = cli_parse_double(cmd, "--warmup", optarg, &f->warmup), f->n_settings++; break;
         case O_SANDWICH: f->sandwich = 1, f->n_settings++; break;
         case O_FAIR: f->fair = 1, f->n_settings++; break;
+        case O_DISTILL: f->distill = 1, f->n_settings++; break;
         case O_KTRANS: f->ktrans = 1, f->n_settings++; break;
         case O_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed), f->n_settings++; break;
         case O_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
@@ -312,6 +316,7 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
         if (f.seed >= 0) cfg.seed = cfg.data_seed = (uint64_t)f.seed;
         cfg.sandwich = f.sandwich;
         cfg.fair = f.fair;
+        cfg.distill = f.distill;
         cfg.kernel_transform = f.ktrans;
         if (f.path_steps > 0) cfg.path_steps = (int)f.path_steps;
         if (f.cache_nets > 0) cfg.cache_nets = (int)f.cache_nets;
@@ -321,7 +326,7 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
     if (load_data(c, &data, &err)) goto fail;
     NAS_INFO(lg, "supernet of %s on %s: %zu train / %zu val images, %d epochs, batch %d, %s lr %g%s, %d threads",
              space->name, data->name, data->train.n, data->val.n, c->epochs, c->batch, nas_optim_kind_name(c->optim.kind),
-             c->lr.base_lr, c->sandwich ? ", sandwich rule" : c->fair ? ", fair sampling" : "", omp_get_max_threads());
+             c->lr.base_lr, c->distill ? ", sandwich rule with distillation" : c->sandwich ? ", sandwich rule" : c->fair ? ", fair sampling" : "", omp_get_max_threads());
     nas_supernet_result res;
     if (nas_supernet_train(sn, data, f.out, &res, &err)) goto fail;
     if (isnan(res.train_loss)) {
