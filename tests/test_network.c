@@ -141,22 +141,30 @@ static void fd_check(nas_net *net, float *x, const int *y, float *v, const float
     fd_check_soft(net, x, y, NULL, v, g, n, r, what);
 }
 
+/* The DAG's net for gradient checks: batch N with input gradients, random
+ * input x (N x 64) and weights away from zero (BN scales around 1). */
+static nas_net *gradcheck_net(nas_arch *a, int N, pcg32 *r, float *x, nas_param **p, int *np) {
+    nas_error err = {0};
+    nas_net *net;
+    ASSERT_OK(nas_net_create(a, N, NAS_NET_GRADS | NAS_NET_INPUT_GRAD, r, &net, &err), &err);
+    fill(r, x, (size_t)N * 64, 1.0);
+    nas_net_params(net, p, np);
+    for (int i = 0; i < *np; i++)
+        if ((*p)[i].dw && !(*p)[i].decay) fill(r, (*p)[i].w, (*p)[i].n, 0.3), (*p)[i].w[0] += 1.f;
+    return net;
+}
+
 static void test_dag_gradcheck(void) {
     nas_error err = {0};
     nas_arch *a = dag_arch();
     int N = 3;
     pcg32 r;
     pcg32_seed(&r, 1, 2);
-    nas_net *net;
-    ASSERT_OK(nas_net_create(a, N, NAS_NET_GRADS | NAS_NET_INPUT_GRAD, &r, &net, &err), &err);
     float x[3 * 64];
     int y[3] = {0, 3, 1};
-    fill(&r, x, 3 * 64, 1.0);
     nas_param *p;
     int np;
-    nas_net_params(net, &p, &np);
-    for (int i = 0; i < np; i++)
-        if (p[i].dw && !p[i].decay) fill(&r, p[i].w, p[i].n, 0.3), p[i].w[0] += 1.f;
+    nas_net *net = gradcheck_net(a, N, &r, x, &p, &np);
     loss_at(net, x, y);
     ASSERT_OK(nas_net_backward(net, y, &err), &err);
     float gx[3 * 64];
@@ -186,16 +194,11 @@ static void test_soft_targets(void) {
     int N = 3, K = 4;
     pcg32 r;
     pcg32_seed(&r, 5, 6);
-    nas_net *net;
-    ASSERT_OK(nas_net_create(a, N, NAS_NET_GRADS | NAS_NET_INPUT_GRAD, &r, &net, &err), &err);
     float x[3 * 64], onehot[3 * 4] = {0}, soft[3 * 4];
     int y[3] = {2, 0, 3};
-    fill(&r, x, 3 * 64, 1.0);
     nas_param *p;
     int np;
-    nas_net_params(net, &p, &np);
-    for (int i = 0; i < np; i++)
-        if (p[i].dw && !p[i].decay) fill(&r, p[i].w, p[i].n, 0.3), p[i].w[0] += 1.f;
+    nas_net *net = gradcheck_net(a, N, &r, x, &p, &np);
     for (int n = 0; n < N; n++) {
         onehot[n * K + y[n]] = 1;
         double sum = 0;

@@ -24,12 +24,8 @@ import subprocess
 import sys
 import time
 
-
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr.strip()))
-    return r.stdout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import run  # noqa: E402  (the table benchmark's command runner)
 
 
 def measure(nas, files):
