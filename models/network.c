@@ -587,11 +587,9 @@ fail:
 
 /*
  * softmax cross-entropy: logits (N, K), labels (N) -> loss = mean_n (logsumexp(z_n) - z_n[y_n]);
- * dlogits (N, K) = (softmax(z_n) - onehot(y_n)) / N when dz != NULL.
+ * dlogits (N, K) = (softmax(z_n) - t_n) / N when dz != NULL, t_n = soft (N, K) when given
+ * (the gradient of the cross-entropy against those probabilities), else onehot(y_n).
  */
-/* Loss and correct count against labels; with dz, the gradient of the mean
- * cross-entropy against soft (batch x classes probabilities) when given,
- * else against the labels. */
 static nas_status softmax_xent(nas_net *net, const int *labels, const float *soft, float *dz, nas_error *err) {
     const float *z = nas_net_logits(net);
     int N = net->batch, K = net->classes;

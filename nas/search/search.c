@@ -44,7 +44,6 @@ typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND, EV_FUNCTION } evaluator_kind;
 
 static const char *EV_NAMES[] = {"supernet", "train", "command", "function"};
 
-/* Spec keys that may change between runs of one study. */
 /* Spec keys a re-run with the same settings may differ in: limits, and the
  * clock reference measured when the study was created (the stored one is
  * used). */
@@ -153,7 +152,7 @@ static nas_status spec_build(job *j, nas_error *err) {
     ok = ok && add_str(s, "reward", o->reward ? o->reward : "objective");
     ok = ok && add_str(s, "latency", o->latency);
     ok = ok && cJSON_AddNumberToObject(s, "latency_threads", o->latency_threads);
-    if (!strcmp(o->latency, "measure")) ok = ok && cJSON_AddNumberToObject(s, "latency_clock_ms", j->clock_ms);
+    if (o->latency && !strcmp(o->latency, "measure")) ok = ok && cJSON_AddNumberToObject(s, "latency_clock_ms", j->clock_ms);
     ok = ok && add_str(s, "early_stop", o->early_stop);
     ok = ok && add_str(s, "data", o->data);
     ok = ok && cJSON_AddNumberToObject(s, "proxy_epochs", o->proxy_epochs);
