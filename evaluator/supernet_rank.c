@@ -13,6 +13,7 @@
 
 #include "evaluator/supernet.h"
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 
 static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
@@ -31,7 +32,8 @@ nas_status nas_supernet_truth_parse(const char *json, size_t len, const char *so
                                     nas_supernet_truth *out, nas_error *err) {
     nas_status s = NAS_OK;
     memset(out, 0, sizeof *out);
-    cJSON *o = cJSON_ParseWithLength(json, len);
+    cJSON *o = nas_json_parse(json, len, source, err);
+    if (!o) return err ? err->code : NAS_ERR_FORMAT;
     const cJSON *d = item(o, "data"), *spec = item(d, "spec"), *tf = item(d, "train_fraction");
     const cJSON *vf = item(d, "val_fraction"), *ds = item(d, "seed"), *ks = item(o, "train_seeds");
     const cJSON *ep = item(o, "train_epochs"), *tb = item(o, "train_batch"), *cands = item(o, "candidates");

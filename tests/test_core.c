@@ -362,6 +362,15 @@ static void test_arch_json_errors(void) {
         {"{\"format\":\"nas-arch\",\"version\":1,\"input\":[1,8,8],\"classes\":3,\"nodes\":[{\"op\":\"input\"},"
          "{\"op\":\"dropout\",\"in\":[0],\"rate\":1.5}]}",
          "t: nodes[1].rate: expected a number in [0, 1)"},
+        /* a node 0 with a shape in an arch without an input (it crashed) */
+        {"{\"format\":\"nas-arch\",\"version\":1,\"input\":[0,0,0],\"classes\":10,\"nodes\":[{\"id\":0,"
+         "\"op\":\"input\",\"shape\":[0,0,0]}]}",
+         "t: nodes[0]: arch without an input (0x0x0) cannot hold nodes"},
+        /* strict JSON: text after the value, two values, a key twice */
+        {"{\"format\":\"nas-arch\",\"version\":1}\n xyz", "t:2:2: text after the JSON value"},
+        {"{\"format\":\"nas-arch\"} {\"format\":\"nas-arch\"}", "t:1:23: text after the JSON value"},
+        {"{\"format\":\"nas-arch\",\"version\":1,\"hparams\":{\"lr\":0.1,\"lr\":0.2}}", "t: key 'hparams.lr' appears twice"},
+        {"{\"nodes\":[{\"op\":\"input\"},{\"op\":\"relu\",\"op\":\"bn\"}]}", "t: key 'nodes[1].op' appears twice"},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         nas_error err;

@@ -953,7 +953,7 @@ static void test_truth_parse(void) {
     memcpy(at, "[0.88, 0.89]", 12);
     at = strstr(text, "\"score_seconds\": 1.5,");
     ASSERT_TRUE(at != NULL);
-    memcpy(at, "\"train_batch\": 0,   ", 20); /* a batch of 0 over a field the reader skips */
+    memcpy(at, "\"train_batch\": 0,    ", 21); /* a batch of 0 over a field the reader skips */
     ASSERT_EQ_INT(nas_supernet_truth_parse(text, len, "r.json", &c, hash, 2, &t, &err), NAS_ERR_FORMAT);
     ASSERT_CONTAINS(err.msg, "optionally train_batch 1..65536");
     free(text);

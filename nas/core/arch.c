@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 
 /* ---- op names and the parameters each op uses ---- */
 
@@ -658,7 +659,9 @@ static nas_status parse_node(nas_arch *a, const cJSON *o, int i, nas_error *err)
         return NAS_FAIL(err, NAS_ERR_INVALID, "nodes[0].op: the first node must be the input");
     if (kind == NAS_OP_INPUT) {
         if (i != 0) return NAS_FAIL(err, NAS_ERR_INVALID, "%s.op: only node 0 may be the input", where);
-        /* node 0 already exists */
+        /* node 0 already exists, unless the input is 0x0x0 (hyperparameters only) */
+        if (a->n_nodes == 0)
+            return NAS_FAIL(err, NAS_ERR_INVALID, "%s: arch without an input (0x0x0) cannot hold nodes", where);
     } else {
         if ((s = nas_arch_add(a, &n, NULL, err))) return s;
     }
@@ -769,18 +772,8 @@ nas_status nas_arch_from_json(const char *json, size_t len, const char *source, 
                               nas_error *err) {
     *out = NULL;
     const char *src = source ? source : "arch";
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!root) {
-        size_t off = end ? (size_t)(end - json) : 0;
-        if (off > len) off = len;
-        int line = 1, col = 1;
-        for (size_t i = 0; i < off; i++) {
-            if (json[i] == '\n') line++, col = 1;
-            else col++;
-        }
-        return NAS_FAIL(err, NAS_ERR_INVALID, "%s:%d:%d: invalid JSON", src, line, col);
-    }
+    cJSON *root = nas_json_parse(json, len, src, err);
+    if (!root) return err ? err->code : NAS_ERR_FORMAT;
     nas_status s = parse_root(root, out, err);
     cJSON_Delete(root);
     if (s) nas_error_prefix(err, "%s", src);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 #include "nas/core/log.h"
 
 extern char **environ;
@@ -518,12 +519,16 @@ int nas_metric_line_parse(const char *line, size_t len, long lineno, nas_metric_
     }
     const char *bad = NULL;
     mask_nonfinite(line, len, buf, &bad);
-    cJSON *j = cJSON_Parse(buf);
+    char where[48];
+    snprintf(where, sizeof where, "metrics line %ld", lineno);
+    nas_error perr = {0};
+    cJSON *j = nas_json_parse(buf, strlen(buf), where, &perr);
     free(buf);
     const cJSON *m = NULL, *v = NULL, *st = NULL;
     const char *name = NULL;
-    if (!j) {
-        snprintf(reason, cap, "metrics line %ld: not JSON", lineno);
+    if (!j) { /* not JSON, text after the object, or a key twice */
+        if (strstr(perr.msg, "invalid JSON")) snprintf(reason, cap, "%s: not JSON", where);
+        else snprintf(reason, cap, "%s", perr.msg);
         goto fail;
     }
     if (!cJSON_IsObject(j)) {
