@@ -26,9 +26,13 @@
 #include "evaluator/latency.h"
 #include "models/dnnl_check.h"
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 
 #define LUT_FORMAT "nas-latency-lut"
 #define LUT_VERSION 2
+/* The largest time in ms a table may hold (an op or network taking over 1000 s
+   at batch B is no measurement of this tool) */
+#define LUT_MAX_MS 1e6
 #define LUT_MODEL "latency_ms = scale * sum_ms + weight_ms_per_mib * weight_mib + offset_ms"
 #define MIB (1024.0 * 1024.0)
 
@@ -622,12 +626,13 @@ static nas_status fit_parse(const cJSON *o, nas_lut *t, const char *path, nas_er
         !(terms == 0 || terms == 1 || terms == 2 || terms == 3) ||
         !num_field(fit, "scale", &f->scale) ||
         !num_field(fit, "weight_ms_per_mib", &f->weight_ms_per_mib) ||
-        !num_field(fit, "offset_ms", &f->offset_ms) || !(f->scale > 0))
+        !num_field(fit, "offset_ms", &f->offset_ms) || !(f->scale > 0 && f->scale <= 1e3) ||
+        fabs(f->weight_ms_per_mib) > LUT_MAX_MS || fabs(f->offset_ms) > LUT_MAX_MS)
         return NAS_FAIL(
             err, NAS_ERR_FORMAT,
-            "%s: fit: expected {\"terms\": 0..3, \"scale\": number > 0, \"weight_ms_per_mib\": "
-            "number, \"offset_ms\": number, \"networks\": [...]}",
-            path);
+            "%s: fit: expected {\"terms\": 0..3, \"scale\": 0..1000 (above 0), \"weight_ms_per_mib\": "
+            "number, \"offset_ms\": number (ms within +-%g), \"networks\": [...]}",
+            path, LUT_MAX_MS);
     f->terms = (int)terms;
     nas_status s =
         nets_parse(fit, "networks", "fit.networks", "latency_ms", 0, t, &t->fitn, path, err);
@@ -648,8 +653,7 @@ nas_status nas_lut_from_json(const char *json, size_t len, const char *path, nas
     nas_lut *t = NULL;
     nas_status s;
     *out = NULL;
-    o = cJSON_ParseWithLength(json, len);
-    if (!o) return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: not valid JSON", path);
+    if (!(o = nas_json_parse(json, len, path, err))) return err ? err->code : NAS_ERR_FORMAT;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, LUT_FORMAT) != 0) {
         s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: not a latency table (format \"%s\" expected)", path,
@@ -679,15 +683,15 @@ nas_status nas_lut_from_json(const char *json, size_t len, const char *path, nas
     if (!cJSON_IsObject(m) || (s = str_field(m, "cpu", t->m.cpu, sizeof t->m.cpu, path, err)) ||
         (s = str_field(m, "isa", t->m.isa, sizeof t->m.isa, path, err)) ||
         (s = str_field(m, "onednn", t->m.dnnl, sizeof t->m.dnnl, path, err)) ||
-        !num_field(m, "threads", &th) || !num_field(m, "batch", &b) || th < 0 || th > 1e6 ||
+        !num_field(m, "threads", &th) || !num_field(m, "batch", &b) || th < 1 || th > 1e6 ||
         b < 0 || b > 1e9) {
-        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: machine: expected cpu, isa, onednn, threads, batch", path);
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: machine: expected cpu, isa, onednn, threads >= 1, batch", path);
         goto fail;
     }
     t->m.threads = (int)th;
     t->m.batch = (int)b;
-    if (!num_field(o, "constant_ms", &t->constant_ms)) {
-        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: constant_ms: expected a number", path);
+    if (!num_field(o, "constant_ms", &t->constant_ms) || fabs(t->constant_ms) > LUT_MAX_MS) {
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: constant_ms: expected a number of ms within +-%g", path, LUT_MAX_MS);
         goto fail;
     }
     /* optional: a table made before clock normalization has none */
@@ -705,9 +709,9 @@ nas_status nas_lut_from_json(const char *json, size_t len, const char *path, nas
     cJSON_ArrayForEach(it, arr) {
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, "key");
         double ms;
-        if (!cJSON_IsString(k) || !num_field(it, "ms", &ms) || ms < 0) {
-            s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: entries[%d]: expected {\"key\": string, \"ms\": number >= 0}",
-                         path, i);
+        if (!cJSON_IsString(k) || !num_field(it, "ms", &ms) || ms < 0 || ms > LUT_MAX_MS) {
+            s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: entries[%d]: expected {\"key\": string, \"ms\": 0..%g}",
+                         path, i, LUT_MAX_MS);
             goto fail;
         }
         if (entry_index(t, k->valuestring) >= 0) {
@@ -766,8 +770,14 @@ nas_status nas_lut_predict(const nas_lut *t, const nas_arch *a, double *ms, nas_
     double sum, wb;
     *ms = 0;
     nas_status s = nas_lut_predict_parts(t, a, &sum, &wb, err);
-    if (s == NAS_OK) *ms = fit_apply(&t->fit, t->constant_ms, sum, wb);
-    return s;
+    if (s) return s;
+    *ms = fit_apply(&t->fit, t->constant_ms, sum, wb);
+    if (!(*ms > 0)) /* a constant or fit offset below zero outweighs this arch's ops */
+        return NAS_FAIL(err, NAS_ERR_INVALID,
+                        "latency table: the prediction for this arch is %.4g ms (its ops sum to %.4g ms, the "
+                        "table's constant is %.4g ms, fit offset %.4g ms): not a latency",
+                        *ms, sum, t->constant_ms, t->fit.offset_ms);
+    return NAS_OK;
 }
 
 int nas_lut_machine_mismatch(const nas_lut *t, const nas_machine *m, char *msg, size_t cap) {

@@ -621,6 +621,70 @@ static void test_lut_keys(void) {
     nas_arch_destroy(a);
 }
 
+/* text with the value after the first "key": replaced by value (caller frees) */
+static char *with_value(const char *text, const char *key, const char *value) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(text, pat);
+    ASSERT_TRUE(at != NULL);
+    const char *v = at + strlen(pat), *end = v;
+    while (*v == ' ' || *v == '\t') v++;
+    end = v;
+    while (*end && *end != ',' && *end != '\n' && *end != '}') end++;
+    size_t n = (size_t)(v - text), m = strlen(end);
+    char *out = malloc(n + strlen(value) + m + 1);
+    memcpy(out, text, n);
+    strcpy(out + n, value);
+    strcat(out, end);
+    return out;
+}
+
+/* A table's out-of-range values are refused naming the field; a constant
+ * that makes the prediction negative is an error, not a latency. */
+static void lut_bad_values(const nas_arch *a, const nas_machine *m) {
+    nas_lut *t = nas_lut_create(m), *u = NULL;
+    for (int i = 1; i < a->n_nodes; i++) {
+        char *k = nas_lut_key(a, i);
+        if (k) ASSERT_OK(nas_lut_add(t, k, 0.01, &err), &err);
+        free(k);
+    }
+    const char *path = "test_latency_lut_bad.json";
+    ASSERT_OK(nas_lut_save(t, path, &err), &err);
+    char *text = NULL;
+    size_t len;
+    ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+    static const struct {
+        const char *key, *value, *msg;
+    } CASES[] = {
+        {"ms", "1e300", "entries[0]: expected {\"key\": string, \"ms\": 0..1e+06}"},
+        {"threads", "0", "machine: expected cpu, isa, onednn, threads >= 1, batch"},
+        {"constant_ms", "-1e9", "constant_ms: expected a number of ms within +-1e+06"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char *bad = with_value(text, CASES[i].key, CASES[i].value);
+        ASSERT_EQ_INT(nas_lut_from_json(bad, strlen(bad), "bad.json", &u, &err), NAS_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, CASES[i].msg);
+        free(bad);
+    }
+    /* text after the table */
+    char *tail = malloc(len + 8);
+    snprintf(tail, len + 8, "%s\n{}", text);
+    ASSERT_EQ_INT(nas_lut_from_json(tail, strlen(tail), "bad.json", &u, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "text after the JSON value");
+    free(tail);
+    /* a constant below minus the ops' sum: loads, but predicts no latency */
+    char *neg = with_value(text, "constant_ms", "-100");
+    ASSERT_OK(nas_lut_from_json(neg, strlen(neg), "neg.json", &u, &err), &err);
+    double ms;
+    ASSERT_EQ_INT(nas_lut_predict(u, a, &ms, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "not a latency");
+    nas_lut_destroy(u);
+    free(neg);
+    free(text);
+    remove(path);
+    nas_lut_destroy(t);
+}
+
 static void test_lut_predict_save_load(void) {
     nas_arch *a = arch_blocks();
     nas_machine m;
@@ -681,6 +745,7 @@ static void test_lut_predict_save_load(void) {
     ASSERT_OK(nas_file_write_atomic(path, "{\"format\": \"other\"}", 19, &err), &err);
     ASSERT_EQ_INT(nas_lut_load(path, &u, &err), NAS_ERR_FORMAT);
     remove(path);
+    lut_bad_values(a, &m);
     nas_arch_destroy(b);
     nas_arch_destroy(a);
 }
