@@ -163,6 +163,24 @@ static nas_status liveness(const nas_arch *a, nas_cost *c, nas_error *err) {
     return NAS_OK;
 }
 
+/* Upper bounds, in floating point, of what node i adds per image: *work
+ * covers its MACs and weights (the widest channel count it touches squared,
+ * times its kernel area and largest map, plus an fc's weights), *acts its
+ * saved and live floats. */
+static void node_bound(const nas_arch *a, int i, double *work, double *acts) {
+    const nas_node *nd = &a->nodes[i];
+    const nas_node *in = nd->n_inputs > 0 ? &a->nodes[nd->inputs[0]] : NULL;
+    double ch = nd->c, hw = (double)nd->h * nd->w, k = nd->kernel > 1 ? nd->kernel : 1, fan_in = 0;
+    if (in) {
+        double mid = (double)in->c * (nd->expand > 1 ? nd->expand : 1);
+        if (mid > ch) ch = mid;
+        if ((double)in->h * in->w > hw) hw = (double)in->h * in->w;
+        fan_in = (double)in->c * in->h * in->w;
+    }
+    *work = 4 * ch * ch * k * k * hw + 2 * fan_in * nd->c + 4 * ch;
+    *acts = 16 * ch * hw + 16;
+}
+
 nas_status nas_cost_compute(const nas_arch *a, int batch, nas_cost_optim optim, nas_cost *c,
                             nas_error *err) {
     nas_status st;
@@ -171,6 +189,18 @@ nas_status nas_cost_compute(const nas_arch *a, int batch, nas_cost_optim optim, 
     if (optim < NAS_COST_OPTIM_SGD || optim > NAS_COST_OPTIM_ADAM)
         return NAS_FAIL(err, NAS_ERR_INVALID, "cost: unknown optimizer %d", (int)optim);
     if ((st = check_graph(a, err)) != NAS_OK) return st;
+    /* every count below is an int64: refuse what could overflow one (4 bytes
+       a float, 2 FLOPs a MAC, up to 4 terms in a sum, times the batch) */
+    double work = 0, acts = 0;
+    for (int i = 0; i < a->n_nodes; i++) {
+        double w, x;
+        node_bound(a, i, &w, &x);
+        work += w, acts += x;
+    }
+    if (!(16 * work < 9.2e18 && 16 * (work + acts * batch) < 9.2e18))
+        return NAS_FAIL(err, NAS_ERR_INVALID,
+                        "cost: the arch is too large to count in 64-bit integers at batch %d (its MACs or "
+                        "bytes may reach %.3g)", batch, 4 * (work + acts * batch));
     c->batch = batch;
     c->optim = optim;
     c->n_nodes = a->n_nodes;

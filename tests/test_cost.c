@@ -337,6 +337,25 @@ static void test_errors_and_json(void) {
     free(js);
     nas_cost_deinit(&c);
     nas_arch_destroy(a);
+    /* counts that would overflow int64 are refused (they wrapped before):
+       4096 x 2^14 x 2^14 into a k64 conv of 2^20 channels is ~4.7e21 MACs */
+    a = nas_arch_create(4096, 16384, 16384, 10);
+    nas_node big = conv(1 << 20, 64, 1, 32, 1, 1, 0);
+    g = chain(a, nas_node_make(NAS_OP_GAP), chain(a, big, 0));
+    chain(a, fc(10, 1), g);
+    ASSERT_EQ_INT(nas_cost_compute(a, 1, NAS_COST_OPTIM_SGD, &c, &err), NAS_ERR_INVALID);
+    ASSERT_CONTAINS(err.msg, "too large to count in 64-bit integers at batch 1");
+    nas_cost_deinit(&c);
+    nas_arch_destroy(a);
+    /* a large but countable arch at a large batch: 2048 -> 2048 k7 at
+       224x224 (1.0e16 MACs per image), batch 4096 */
+    a = nas_arch_create(2048, 224, 224, 10);
+    g = chain(a, nas_node_make(NAS_OP_GAP), chain(a, conv(2048, 7, 1, 3, 1, 1, 0), 0));
+    chain(a, fc(10, 1), g);
+    compute(a, 4096, NAS_COST_OPTIM_SGD, &c);
+    ASSERT_TRUE(c.macs == (int64_t)2048 * 2048 * 49 * 224 * 224 + 2048 * 10);
+    nas_cost_deinit(&c);
+    nas_arch_destroy(a);
 }
 
 static int run(const char *cmd) {
