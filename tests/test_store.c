@@ -120,6 +120,51 @@ static void test_create_reopen(void) {
     remove_dir(dir);
 }
 
+/* The limits of a job spec are updated in place (key order kept, absent
+ * keys added) and kept by the file; a patch that changes nothing writes
+ * nothing; a patch that is not an object is refused. */
+static void test_spec_merge(void) {
+    const char *dir = fresh_dir();
+    nas_error err = {0};
+    nas_store *st = NULL;
+    nas_store_study study = make_study(SPEC);
+    ASSERT_OK(nas_store_open(dir, &study, &st, &err), &err);
+    ASSERT_OK(nas_store_spec_merge(st, "{\"max_trials\": 25, \"time_budget_s\": 60}", &err), &err);
+    const char *want = "{\"controller\":\"random\",\"seed\":1,\"max_trials\":25,"
+                       "\"proxy\":{\"epochs\":2,\"fraction\":0.5},\"time_budget_s\":60}";
+    ASSERT_STR_EQ(nas_store_spec_json(st), want);
+    nas_store_close(st);
+    ASSERT_OK(nas_store_open(dir, NULL, &st, &err), &err);
+    ASSERT_STR_EQ(nas_store_spec_json(st), want);
+    struct stat before, after;
+    ASSERT_EQ_INT(stat(db_path(dir), &before), 0);
+    char *wal = NULL;
+    size_t wal_len = 0;
+    char wal_path[600];
+    snprintf(wal_path, sizeof wal_path, "%s-wal", db_path(dir));
+    ASSERT_OK(nas_store_spec_merge(st, "{\"max_trials\": 25}", &err), &err);
+    ASSERT_EQ_INT(stat(db_path(dir), &after), 0);
+    ASSERT_EQ_INT(before.st_size, after.st_size);
+    if (nas_path_exists(wal_path)) { /* nothing logged either */
+        ASSERT_OK(nas_file_read(wal_path, &wal, &wal_len, &err), &err);
+        ASSERT_EQ_INT(wal_len, 0);
+        free(wal);
+    }
+    ASSERT_EQ_INT(nas_store_spec_merge(st, "[1]", &err), NAS_ERR_INVALID);
+    ASSERT_EQ_INT(nas_store_spec_merge(st, "{", &err), NAS_ERR_INVALID);
+    ASSERT_STR_EQ(nas_store_spec_json(st), want);
+    nas_store_close(st);
+    /* the merged keys are the study's: max_trials may differ (ignored), the
+       added time_budget_s is compared */
+    nas_store_study with = make_study("{\"controller\": \"random\", \"seed\": 1, \"max_trials\": 3, "
+                                      "\"proxy\": {\"epochs\": 2, \"fraction\": 0.5}, \"time_budget_s\": 60}");
+    ASSERT_OK(nas_store_open(dir, &with, &st, &err), &err);
+    nas_store_close(st);
+    ASSERT_EQ_INT(nas_store_open(dir, &study, &st, &err), NAS_ERR_MISMATCH);
+    ASSERT_CONTAINS(err.msg, "'time_budget_s' is 60 in the study, absent now");
+    remove_dir(dir);
+}
+
 static void test_spec_mismatch(void) {
     const char *dir = fresh_dir();
     nas_error err = {0};
@@ -835,6 +880,7 @@ static void test_lock_waits_for_forked_child(void) {
 
 static const test_case TESTS[] = {
     {"create_reopen", test_create_reopen},
+    {"spec_merge", test_spec_merge},
     {"spec_mismatch", test_spec_mismatch},
     {"trial_lifecycle", test_trial_lifecycle},
     {"each_and_requeue", test_each_and_requeue},

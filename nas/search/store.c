@@ -669,6 +669,65 @@ fail:
     return s;
 }
 
+nas_status nas_store_spec_merge(nas_store *st, const char *patch_json, nas_error *err) {
+    cJSON *spec = cJSON_Parse(st->spec_json), *patch = cJSON_Parse(patch_json);
+    char *text = NULL;
+    nas_status s = NAS_OK;
+    if (!cJSON_IsObject(patch)) {
+        s = NAS_FAIL(err, NAS_ERR_INVALID, "%s: the job spec keys to set are not a JSON object", st->path);
+        goto done;
+    }
+    if (!cJSON_IsObject(spec)) {
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: corrupt study: the stored job spec is not a JSON object", st->path);
+        goto done;
+    }
+    for (cJSON *e = patch->child; e; e = e->next) {
+        cJSON *v = cJSON_Duplicate(e, 1);
+        int ok = v != NULL;
+        if (ok && cJSON_GetObjectItemCaseSensitive(spec, e->string))
+            ok = cJSON_ReplaceItemInObjectCaseSensitive(spec, e->string, v);
+        else if (ok)
+            ok = cJSON_AddItemToObject(spec, e->string, v);
+        if (!ok) {
+            cJSON_Delete(v);
+            s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
+            goto done;
+        }
+    }
+    if (!(text = cJSON_PrintUnformatted(spec))) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
+        goto done;
+    }
+    if (!strcmp(text, st->spec_json)) goto done; /* nothing changes: nothing written */
+    char *copy = dup_str(text);
+    if (!copy) {
+        s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
+        goto done;
+    }
+    if ((s = txn_begin(st, err)) != NAS_OK) {
+        free(copy);
+        goto done;
+    }
+    sqlite3_stmt *q = NULL;
+    if ((s = prepare(st, "UPDATE study SET spec_json = ? WHERE id = 1", &q, err)) == NAS_OK) {
+        bind_text(q, 1, copy);
+        s = step_done(st, q, "update the job spec", err);
+    }
+    if (s != NAS_OK) txn_rollback(st);
+    else s = txn_commit(st, err);
+    if (s != NAS_OK) {
+        free(copy);
+        goto done;
+    }
+    free(st->spec_json);
+    st->spec_json = copy;
+done:
+    cJSON_free(text);
+    cJSON_Delete(spec);
+    cJSON_Delete(patch);
+    return s;
+}
+
 nas_status nas_store_get_status(nas_store *st, char **status, nas_error *err) {
     *status = NULL;
     sqlite3_stmt *q = NULL;

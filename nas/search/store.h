@@ -98,6 +98,13 @@ const char *nas_store_space_hash(const nas_store *st);
 /* Creation time (Unix seconds). */
 double nas_store_created_at(const nas_store *st);
 
+/* Sets top-level keys of the stored job spec to those of patch_json (a JSON
+ * object), adding the absent ones, in one transaction; nas_store_spec_json
+ * returns the new spec after it. Nothing is written when nothing changes. For
+ * the keys a job may change on resume (the limits): the caller keeps the
+ * rest of the spec the study's. */
+nas_status nas_store_spec_merge(nas_store *st, const char *patch_json, nas_error *err);
+
 /* Study status: "running", "finished", "interrupted" or any short word the
  * search loop chooses. get returns a malloc'd copy (caller frees). */
 nas_status nas_store_set_status(nas_store *st, const char *status, nas_error *err);
