@@ -9,6 +9,9 @@
  * trainer ignores and the supernet cannot score. The in-process objective (nas_search_run's function
  * evaluator): results stored, failures recorded with their reason, stop/kill
  * and resume to exactly max_trials, resume without the function refused.
+ * Bad option values refused before a study is created; --resume refusing
+ * the options that would change the stored job spec, and keeping the
+ * stored limits it is not given.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -945,6 +948,199 @@ static void test_latency_clock_reference(void) {
     ASSERT_TRUE(l.ms[4] > 50 * most);
 }
 
+/* ---- bad option values, and what --resume may change ---- */
+
+/* A bad option value is refused before the study directory is created
+ * (naming the option and the value), and leaves an existing study as it
+ * was: no study that can never run is left behind. */
+static void test_bad_values_create_no_study(void) {
+    char space[512], cmd[600], dir[512], db[600], errlog[512], cfg[512], nolut[512], good[512], gooddb[600];
+    kill_job_files(space, cmd);
+    snprintf(dir, sizeof dir, "%s/badvalue", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    snprintf(errlog, sizeof errlog, "%s/badvalue.err", tmp);
+    snprintf(cfg, sizeof cfg, "%s/ctrl5.json", tmp);
+    snprintf(nolut, sizeof nolut, "lut:%s/nonexist.json", tmp);
+    write_file("ctrl5.json", "{\"controller\": 5}");
+    static const struct {
+        const char *flag, *value, *says;
+        int rc;
+    } BAD[] = {
+        {"--latency", "foo", "--latency must be measure or lut:FILE, got 'foo'", 2},
+        {"--latency", NULL, "nonexist.json", 1},
+        {"--early-stop", "foo", "--early-stop must be none, median or asha, got 'foo'", 2},
+        {"--controller", "foo", "--controller 'foo'", 1},
+        {"--config", NULL, "--controller '5'", 1},
+        {"--trial-cmd", "", "--trial-cmd is empty", 2},
+        {"--trial-cmd", "  ", "--trial-cmd is empty", 2},
+        {"--data", "nodata", "nodata", 2},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        const char *v = BAD[i].value ? BAD[i].value : !strcmp(BAD[i].flag, "--config") ? cfg : nolut;
+        int own_cmd = !strcmp(BAD[i].flag, "--trial-cmd"), config = !strcmp(BAD[i].flag, "--config");
+        /* the job file's controller, not the command line's */
+        char *args[] = {"nas", "-q", "search", space, config ? "--seed" : "--controller", config ? "0" : "random",
+                        "--max-trials", "2",
+                        "--trial-cmd", own_cmd ? (char *)v : cmd, (char *)BAD[i].flag, (char *)v, "--study", dir, NULL};
+        ASSERT_EQ_INT(run_nas_stderr(args, errlog), BAD[i].rc);
+        char *text = slurp(errlog);
+        ASSERT_CONTAINS(text, BAD[i].says);
+        free(text);
+        ASSERT_TRUE(!nas_path_exists(dir));
+    }
+    /* the library refuses the same values before it creates anything */
+    nas_search_options o;
+    nas_search_summary sum;
+    nas_error err;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.trial_cmd = cmd;
+    o.early_stop = "sometimes";
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
+    ASSERT_CONTAINS(err.msg, "'sometimes'");
+    o.early_stop = "none";
+    o.final_top_k = -1;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
+    ASSERT_TRUE(!nas_path_exists(dir));
+    /* an existing study: a bad value leaves it byte for byte as it was */
+    snprintf(good, sizeof good, "%s/badvalue-existing", tmp);
+    snprintf(gooddb, sizeof gooddb, "%s/study.db", good);
+    char *ok[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                  "--trial-cmd", cmd, "--study", good, NULL};
+    ASSERT_EQ_INT(run_nas(ok, 0), 0);
+    char *before, *after;
+    size_t len_before, len_after;
+    ASSERT_OK(nas_file_read(gooddb, &before, &len_before, &err), &err);
+    char *bad[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                   "--trial-cmd", cmd, "--latency", "foo", "--study", good, NULL};
+    ASSERT_EQ_INT(run_nas(bad, 0), 2);
+    ASSERT_OK(nas_file_read(gooddb, &after, &len_after, &err), &err);
+    ASSERT_EQ_INT(len_before, len_after);
+    ASSERT_TRUE(memcmp(before, after, len_before) == 0);
+    free(before);
+    free(after);
+}
+
+/* The stored job spec of the study in dir (caller frees). */
+static char *study_spec(const char *dir) {
+    nas_store *s;
+    nas_error err;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    char *spec = strdup(nas_store_spec_json(s));
+    nas_store_close(s);
+    return spec;
+}
+
+/* --resume continues with the stored job spec: the options that would
+ * change it are refused, naming each; the limits may be given. */
+static void test_resume_refuses_spec_flags(void) {
+    char space[512], cmd[600], dir[512], errlog[512], cfg[512];
+    kill_job_files(space, cmd);
+    snprintf(dir, sizeof dir, "%s/resume-flags", tmp);
+    snprintf(errlog, sizeof errlog, "%s/resume-flags.err", tmp);
+    snprintf(cfg, sizeof cfg, "%s/resume-seed.json", tmp);
+    char *create[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                      "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(create, 0), 0);
+    char *spec_before = study_spec(dir);
+    char *args[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "2", "--seed", "7", "--controller", "tpe",
+                    "--trial-cmd", "false", "--proxy-epochs", "9", NULL};
+    ASSERT_EQ_INT(run_nas_stderr(args, errlog), 2);
+    char *text = slurp(errlog);
+    ASSERT_CONTAINS(text, "--controller, --seed, --trial-cmd, --proxy-epochs");
+    ASSERT_TRUE(strstr(text, "--proxy-epochs, --max-trials") == NULL);
+    free(text);
+    /* the same from a job file */
+    write_file("resume-seed.json", "{\"seed\": 3, \"max_trials\": 3}");
+    char *args2[] = {"nas", "-q", "search", "--resume", dir, "--config", cfg, NULL};
+    ASSERT_EQ_INT(run_nas_stderr(args2, errlog), 2);
+    text = slurp(errlog);
+    ASSERT_CONTAINS(text, "--seed");
+    free(text);
+    char *args3[] = {"nas", "-q", "search", "--resume", dir, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(args3, 0), 2);
+    char *spec_after = study_spec(dir);
+    ASSERT_STR_EQ(spec_before, spec_after);
+    free(spec_before);
+    free(spec_after);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 2);
+    /* the limits are the study's to change */
+    char *args4[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "3", "--threads", "1",
+                     "--max-failed-trials", "4", "--time-budget", "1h", "--trial-timeout", "10m", NULL};
+    ASSERT_EQ_INT(run_nas(args4, 0), 0);
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 3);
+}
+
+/* On resume the limits not given keep the study's values (the last ones
+ * given), those given override them and are kept for the next resume. */
+static void test_resume_keeps_limits(void) {
+    char space[512], cmd[600], dir[512], fdir[512];
+    kill_job_files(space, cmd);
+    snprintf(dir, sizeof dir, "%s/resume-limits", tmp);
+    snprintf(fdir, sizeof fdir, "%s/resume-failing", tmp);
+    char *create[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "2",
+                      "--parallel-trials", "2", "--time-budget", "1h", "--trial-timeout", "10m",
+                      "--trial-cmd", cmd, "--study", dir, NULL};
+    ASSERT_EQ_INT(run_nas(create, 0), 0);
+    char *resume[] = {"nas", "-q", "search", "--resume", dir, NULL};
+    ASSERT_EQ_INT(run_nas(resume, 0), 0);
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 2);
+    char *spec = study_spec(dir);
+    ASSERT_CONTAINS(spec, "\"max_trials\":2,\"parallel_trials\":2,\"max_failed_trials\":10,"
+                          "\"time_budget_s\":3600,\"trial_timeout_s\":600");
+    free(spec);
+    char *more[] = {"nas", "-q", "search", "--resume", dir, "--max-trials", "3", NULL};
+    ASSERT_EQ_INT(run_nas(more, 0), 0);
+    ASSERT_EQ_INT(run_nas(resume, 0), 0);
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 3);
+    spec = study_spec(dir);
+    ASSERT_CONTAINS(spec, "\"max_trials\":3,\"parallel_trials\":2,\"max_failed_trials\":10,"
+                          "\"time_budget_s\":3600,\"trial_timeout_s\":600");
+    free(spec);
+    /* a failing program: the stored failure limit stops the resumed job at once */
+    char *failing[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "5",
+                       "--max-failed-trials", "2", "--trial-cmd", "false", "--study", fdir, NULL};
+    ASSERT_EQ_INT(run_nas(failing, 0), 1);
+    char *fresume[] = {"nas", "-q", "search", "--resume", fdir, NULL};
+    ASSERT_EQ_INT(run_nas(fresume, 0), 1);
+    read_trace(fdir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_FAILED], 2);
+    char *fmore[] = {"nas", "-q", "search", "--resume", fdir, "--max-failed-trials", "3", NULL};
+    ASSERT_EQ_INT(run_nas(fmore, 0), 1);
+    read_trace(fdir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_FAILED], 3);
+    /* in-process: options left at their defaults keep the study's limits */
+    char fn_space[512], fn_dir[512];
+    snprintf(fn_space, sizeof fn_space, "%s/fn.nas", tmp);
+    snprintf(fn_dir, sizeof fn_dir, "%s/fn-limits", tmp);
+    write_file("fn.nas", FN_SPACE);
+    fn_state st = {0};
+    nas_search_options o;
+    nas_search_summary sum;
+    nas_error err;
+    fn_options(&o, fn_space, fn_dir, 3, &st);
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    fn_state st2 = {0};
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = fn_dir;
+    r.resume = 1;
+    r.objective = fn_objective;
+    r.objective_user = &st2;
+    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 3);
+    ASSERT_EQ_INT(st2.calls, 0);
+}
+
 static const test_case TESTS[] = {
     {"kill_and_resume", test_kill_and_resume},
     {"mismatched_study_refused", test_mismatched_study_refused},
@@ -959,6 +1155,9 @@ static const test_case TESTS[] = {
     {"function_resume", test_function_resume},
     {"function_resume_needs_function", test_function_resume_needs_function},
     {"latency_clock_reference", test_latency_clock_reference},
+    {"bad_values_create_no_study", test_bad_values_create_no_study},
+    {"resume_refuses_spec_flags", test_resume_refuses_spec_flags},
+    {"resume_keeps_limits", test_resume_keeps_limits},
     {NULL, NULL},
 };
 

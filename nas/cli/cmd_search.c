@@ -2,7 +2,9 @@
  * cmd_search.c - `nas search SPACE.nas [--config JOB.json] [options]` and
  * `nas search --resume DIR`. Options may also come from a JSON job file whose
  * keys are the option names with '_' for '-' ("max_trials": 20); the command
- * line wins.
+ * line wins. --resume takes the study's stored job spec: only the limits
+ * and --threads may be given with it (others are refused, named), and the
+ * limits not given keep the study's values.
  */
 #define _GNU_SOURCE
 #include <cJSON.h>
@@ -28,6 +30,7 @@ static void search_usage(FILE *out) {
             "recorded in DIR/study.db; then the top K are retrained (stage 2) and the\n"
             "best is written to DIR/best/. Running the same command on the same --study\n"
             "continues a killed job; a job on a study another job is running is refused.\n"
+            "Every option is checked before the study is created: a bad value leaves none.\n"
             "The train evaluator trains with the hyperparameters `nas train` knows (lr,\n"
             "batch_size, optimizer, ...) and warns about the others.\n"
             "\n"
@@ -42,7 +45,10 @@ static void search_usage(FILE *out) {
             "  --max-failed-trials F   stop after F failures (default 10)\n"
             "  --time-budget T         the job's wall time (30m, 1h, 90s), stage 2 included:\n"
             "                          no trial starts once only stage 2's estimated time is left\n"
-            "  --trial-timeout T       kill a trial program after T\n"
+            "                          (default none)\n"
+            "  --trial-timeout T       kill a trial program after T (default none)\n"
+            "                          These five limits are stored with the study: on --resume,\n"
+            "                          those not given keep the study's last values\n"
             "  --objective 'maximize accuracy'   repeatable (several: Pareto front)\n"
             "  --constraint 'latency<=1ms'       repeatable; macs, flops, params, memory too\n"
             "  --reward NAME           objective (default) | mnas | mnas_hard | tunas | weighted\n"
@@ -60,7 +66,8 @@ static void search_usage(FILE *out) {
             "  --final-epochs E        stage 2 epochs (default 10)\n"
             "  --final-augment on|off  stage 2: random crop + flip (default on)\n"
             "  --study DIR             default runs/<space>-<date>-<n>\n"
-            "  --resume DIR            continue the study in DIR with its stored job spec\n"
+            "  --resume DIR            continue the study in DIR with its stored job spec; only\n"
+            "                          the five limits above and --threads may be given with it\n"
             "  --threads T             OpenMP threads (default: all cores)\n"
             "  --config JOB.json       options as JSON keys\n");
 }
@@ -104,6 +111,18 @@ static const struct option OPTS[] = {
     {0, 0, 0, 0},
 };
 
+/* The options --resume allows: they do not change the stored job spec (the
+ * limits are its ignorable keys, nas/search/search.c). */
+static int resume_allows(int code) {
+    return code == O_MAXTRIALS || code == O_PARALLEL || code == O_MAXFAILED || code == O_BUDGET ||
+           code == O_TIMEOUT || code == O_THREADS || code == O_RESUME || code == O_CONFIG;
+}
+
+/* Which options were given (argv or the job file), by code - O_CONTROLLER. */
+typedef struct given_set {
+    unsigned char on[O_HELP - O_CONTROLLER + 1];
+} given_set;
+
 /* "90", "90s", "30m", "1.5h" -> seconds; 0 on error. */
 static int parse_duration(const char *flag, const char *text, double *out) {
     char *end;
@@ -144,7 +163,11 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
         o->seed = (uint64_t)l;
         return 1;
     case O_EVALUATOR: o->evaluator = v; return 1;
-    case O_TRIALCMD: o->trial_cmd = v; return 1;
+    case O_TRIALCMD:
+        if (!v[strspn(v, " \t\n")])
+            return cli_usage_error("search", "%s is empty: give the command that runs a trial", flag), 0;
+        o->trial_cmd = v;
+        return 1;
     case O_MAXTRIALS: return set_int(flag, v, 1, 1000000, &o->max_trials);
     case O_PARALLEL: return set_int(flag, v, 1, 64, &o->parallel_trials);
     case O_MAXFAILED: return set_int(flag, v, 1, 1000000, &o->max_failed_trials);
@@ -190,7 +213,8 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
     return 0;
 }
 
-int cli_search_config_apply(nas_search_options *o, const char *text, size_t len, const char *path, cJSON **keep) {
+static int config_apply(nas_search_options *o, const char *text, size_t len, const char *path, cJSON **keep,
+                        given_set *given) {
     *keep = NULL;
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(root)) {
@@ -221,6 +245,7 @@ int cli_search_config_apply(nas_search_options *o, const char *text, size_t len,
             fprintf(stderr, "nas: error: %s: unknown key '%s'\n", path, e->string);
             return 0;
         }
+        if (given) given->on[opt->val - O_CONTROLLER] = 1;
         char label[96];
         snprintf(label, sizeof label, "%s: %s", path, e->string);
         if (cJSON_IsArray(e) && (opt->val == O_OBJECTIVE || opt->val == O_CONSTRAINT)) {
@@ -256,14 +281,18 @@ int cli_search_config_apply(nas_search_options *o, const char *text, size_t len,
     return 1;
 }
 
+int cli_search_config_apply(nas_search_options *o, const char *text, size_t len, const char *path, cJSON **keep) {
+    return config_apply(o, text, len, path, keep, NULL);
+}
+
 /* Reads the job file: every key must be an option name (with '_' for '-'). */
-static int apply_config(nas_search_options *o, const char *path, cJSON **keep) {
+static int apply_config(nas_search_options *o, const char *path, cJSON **keep, given_set *given) {
     nas_error err = {0};
     char *text;
     size_t len;
     *keep = NULL;
     if (nas_file_read(path, &text, &len, &err)) return cli_fail(&err), 0;
-    int ok = cli_search_config_apply(o, text, len, path, keep);
+    int ok = config_apply(o, text, len, path, keep, given);
     free(text);
     return ok;
 }
@@ -272,6 +301,7 @@ int cmd_search(int argc, char **argv, const nas_logger *lg) {
     nas_search_options o;
     nas_search_options_default(&o);
     cJSON *config = NULL;
+    given_set given = {{0}};
     int rc = CLI_EXIT_USAGE;
     /* pass 1: the job file, so that flags override it */
     optind = 0;
@@ -287,7 +317,7 @@ int cmd_search(int argc, char **argv, const nas_logger *lg) {
             cJSON_Delete(config);
             return cli_usage_error("search", "--config may be given once");
         }
-        if (c == O_CONFIG && !apply_config(&o, optarg, &config)) {
+        if (c == O_CONFIG && !apply_config(&o, optarg, &config, &given)) {
             cJSON_Delete(config);
             return CLI_EXIT_ERROR;
         }
@@ -307,10 +337,28 @@ int cmd_search(int argc, char **argv, const nas_logger *lg) {
         while (opt->name && opt->val != c) opt++;
         snprintf(flag, sizeof flag, "--%s", opt->name ? opt->name : "?");
         if (!apply(&o, c, flag, optarg)) goto done;
+        given.on[c - O_CONTROLLER] = 1;
     }
     if (o.resume) {
         if (optind < argc) {
             rc = cli_usage_error("search", "--resume DIR takes no space file (the study has it)");
+            goto done;
+        }
+        /* the stored job spec is the study's: an option that would change
+           it is refused, not silently ignored (a job spec differing from a
+           study's is refused the same way without --resume) */
+        char names[512] = "";
+        for (const struct option *opt = OPTS; opt->name; opt++) {
+            if (opt->val == O_HELP || resume_allows(opt->val) || !given.on[opt->val - O_CONTROLLER]) continue;
+            size_t at = strlen(names);
+            snprintf(names + at, sizeof names - at, "%s--%s", at ? ", " : "", opt->name);
+        }
+        if (names[0]) {
+            rc = cli_usage_error("search",
+                                 "--resume DIR continues the study with its stored job spec: %s cannot be given "
+                                 "with it (only --max-trials, --parallel-trials, --max-failed-trials, "
+                                 "--time-budget, --trial-timeout and --threads may change on resume)",
+                                 names);
             goto done;
         }
     } else {

@@ -20,6 +20,7 @@
 #include <omp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,10 @@ typedef enum { EV_SUPERNET, EV_TRAIN, EV_COMMAND, EV_FUNCTION } evaluator_kind;
 
 static const char *EV_NAMES[] = {"supernet", "train", "command", "function"};
 
-/* Spec keys a re-run with the same settings may differ in: limits, and the
- * clock reference measured when the study was created (the stored one is
- * used). */
+/* Spec keys a re-run with the same settings may differ in: limits (each job
+ * stores the ones it uses, store_limits; a resume keeps those it is not
+ * given), threads, and the clock reference measured when the study was
+ * created (the stored one is used). */
 static const char *const IGNORE_KEYS[] = {"max_trials",    "parallel_trials", "max_failed_trials",
                                           "time_budget_s", "trial_timeout_s", "threads",
                                           "latency_clock_ms", NULL};
@@ -108,9 +110,11 @@ typedef struct job {
 void nas_search_options_default(nas_search_options *o) {
     memset(o, 0, sizeof *o);
     o->controller = "evolution";
-    o->max_trials = 50;
-    o->parallel_trials = 1;
-    o->max_failed_trials = 10;
+    o->max_trials = NAS_SEARCH_UNSET;
+    o->parallel_trials = NAS_SEARCH_UNSET;
+    o->max_failed_trials = NAS_SEARCH_UNSET;
+    o->time_budget_s = NAS_SEARCH_UNSET;
+    o->trial_timeout_s = NAS_SEARCH_UNSET;
     o->latency = "measure";
     o->latency_threads = 1;
     o->early_stop = "none";
@@ -191,7 +195,8 @@ static double spec_num(const cJSON *s, const char *k, double dflt) {
 }
 
 /* Resume: every result-affecting option comes from the stored spec; the
- * ignorable ones keep the caller's values. */
+ * ignorable ones keep the caller's values, and the limits the caller left
+ * unset are the stored ones. */
 static nas_status spec_apply(const char *json, nas_search_options *o, spec_strings *keep, nas_error *err) {
     cJSON *s = cJSON_Parse(json);
     if (!cJSON_IsObject(s)) {
@@ -206,6 +211,7 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     o->reward = spec_str(s, "reward");
     o->latency = spec_str(s, "latency");
     o->early_stop = spec_str(s, "early_stop");
+    if (!o->early_stop) o->early_stop = "none"; /* absent from the spec: no early stopping */
     o->data = spec_str(s, "data");
     o->proxy_epochs = (int)spec_num(s, "proxy_epochs", o->proxy_epochs);
     o->proxy_fraction = spec_num(s, "proxy_fraction", o->proxy_fraction);
@@ -215,6 +221,14 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     o->final_top_k = (int)spec_num(s, "final_top_k", o->final_top_k);
     o->final_epochs = (int)spec_num(s, "final_epochs", o->final_epochs);
     o->final_augment = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "final_augment"));
+    if (o->max_trials == NAS_SEARCH_UNSET) o->max_trials = (int)spec_num(s, "max_trials", NAS_SEARCH_UNSET);
+    if (o->parallel_trials == NAS_SEARCH_UNSET)
+        o->parallel_trials = (int)spec_num(s, "parallel_trials", NAS_SEARCH_UNSET);
+    if (o->max_failed_trials == NAS_SEARCH_UNSET)
+        o->max_failed_trials = (int)spec_num(s, "max_failed_trials", NAS_SEARCH_UNSET);
+    if (o->time_budget_s == NAS_SEARCH_UNSET) o->time_budget_s = spec_num(s, "time_budget_s", NAS_SEARCH_UNSET);
+    if (o->trial_timeout_s == NAS_SEARCH_UNSET)
+        o->trial_timeout_s = spec_num(s, "trial_timeout_s", NAS_SEARCH_UNSET);
     /* objectives and constraints are stored resolved: the space file's ones
        are included, so the space's own are not added again */
     o->n_objectives = 0;
@@ -227,6 +241,75 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
         if (cJSON_IsString(e)) o->constraints[o->n_constraints++] = e->valuestring;
     if (!o->controller || !o->evaluator || !o->latency || !o->data)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "the study's job spec misses controller, evaluator, latency or data");
+    return NAS_OK;
+}
+
+/* The limits still unset (a new study, or one stored without them) take
+ * their defaults. */
+static void limits_default(nas_search_options *o) {
+    if (o->max_trials == NAS_SEARCH_UNSET) o->max_trials = 50;
+    if (o->parallel_trials == NAS_SEARCH_UNSET) o->parallel_trials = 1;
+    if (o->max_failed_trials == NAS_SEARCH_UNSET) o->max_failed_trials = 10;
+    if (o->time_budget_s == NAS_SEARCH_UNSET) o->time_budget_s = 0;
+    if (o->trial_timeout_s == NAS_SEARCH_UNSET) o->trial_timeout_s = 0;
+}
+
+/* The numbers of the options (after limits_default), named as `nas search`
+ * names them. */
+static nas_status check_numbers(const nas_search_options *o, nas_error *err) {
+    static const struct {
+        const char *flag;
+        int lo, hi;
+        size_t at;
+    } INTS[] = {
+        {"--max-trials", 1, 1000000, offsetof(nas_search_options, max_trials)},
+        {"--parallel-trials", 1, MAX_PARALLEL, offsetof(nas_search_options, parallel_trials)},
+        {"--max-failed-trials", 1, 1000000, offsetof(nas_search_options, max_failed_trials)},
+        {"--latency-threads", 1, 1024, offsetof(nas_search_options, latency_threads)},
+        {"--proxy-epochs", 1, 100000, offsetof(nas_search_options, proxy_epochs)},
+        {"--supernet-epochs", 1, 100000, offsetof(nas_search_options, supernet_epochs)},
+        {"--supernet-batch", 1, 65536, offsetof(nas_search_options, supernet_batch)},
+        {"--final-top-k", 0, 1000, offsetof(nas_search_options, final_top_k)},
+        {"--final-epochs", 1, 100000, offsetof(nas_search_options, final_epochs)},
+        {"--threads", 0, 1024, offsetof(nas_search_options, threads)},
+    };
+    for (size_t i = 0; i < sizeof INTS / sizeof INTS[0]; i++) {
+        int v = *(const int *)((const char *)o + INTS[i].at);
+        if (v < INTS[i].lo || v > INTS[i].hi)
+            return NAS_FAIL(err, NAS_ERR_USAGE, "%s must be in %d..%d, got %d", INTS[i].flag, INTS[i].lo,
+                            INTS[i].hi, v);
+    }
+    if (!(o->proxy_fraction > 0 && o->proxy_fraction <= 1))
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--proxy-fraction must be in (0, 1], got %g", o->proxy_fraction);
+    if (!(o->time_budget_s >= 0 && isfinite(o->time_budget_s)))
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--time-budget must be a duration >= 0 s, got %g", o->time_budget_s);
+    if (!(o->trial_timeout_s >= 0 && isfinite(o->trial_timeout_s)))
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--trial-timeout must be a duration >= 0 s, got %g", o->trial_timeout_s);
+    return NAS_OK;
+}
+
+/* "none" | "median" | "asha"; 0 for another name. */
+static int early_stop_kind(const char *name, nas_stop_kind *kind) {
+    if (!strcmp(name, "none")) *kind = NAS_STOP_NONE;
+    else if (!strcmp(name, "median")) *kind = NAS_STOP_MEDIAN;
+    else if (!strcmp(name, "asha")) *kind = NAS_STOP_ASHA;
+    else return 0;
+    return 1;
+}
+
+/* The options named by value, checked before anything is created: the
+ * early-stopping rule and the data spec (its syntax; the files are loaded
+ * by the evaluators that use them). */
+static nas_status check_names(const nas_search_options *o, nas_error *err) {
+    nas_stop_kind kind;
+    if (!o->early_stop || !early_stop_kind(o->early_stop, &kind))
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--early-stop must be none, median or asha, got '%s'",
+                        o->early_stop ? o->early_stop : "(null)");
+    nas_data_spec ds;
+    nas_error e = {0};
+    if (!o->data || nas_data_spec_parse(o->data, &ds, &e))
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--data '%s': %s", o->data ? o->data : "(null)",
+                        o->data ? e.msg : "missing");
     return NAS_OK;
 }
 
@@ -494,6 +577,8 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
 static nas_status choose_evaluator(job *j, nas_error *err) {
     const char *e = j->o.evaluator;
     int hparam_only = j->space->in_c == 0;
+    if (j->o.trial_cmd && !j->o.trial_cmd[strspn(j->o.trial_cmd, " \t\n")])
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--trial-cmd is empty: give the command that runs a trial");
     if (!e) e = j->o.objective ? "function" : j->o.trial_cmd ? "command" : hparam_only ? "train" : "supernet";
     if (!strcmp(e, "supernet")) j->ev = EV_SUPERNET;
     else if (!strcmp(e, "train")) j->ev = EV_TRAIN;
@@ -542,6 +627,29 @@ static int kill_orphan(void *user, const nas_trial_record *r) {
     return 0;
 }
 
+/* The controller, created before the study is: an unknown kind leaves no
+ * study behind. */
+static nas_status setup_controller(job *j, nas_error *err) {
+    ctrl_options co = ctrl_options_default();
+    co.kind = j->o.controller;
+    co.n_objectives = j->n_obj;
+    co.feasible = feasible;
+    co.feasible_user = j;
+    if (ctrl_create(j->space, &co, &j->ctrl, err)) return nas_error_prefix(err, "--controller '%s'", co.kind);
+    return NAS_OK;
+}
+
+/* The limits this run uses, stored with the study: a later resume that
+ * gives none keeps them. */
+static nas_status store_limits(job *j, nas_error *err) {
+    char patch[256];
+    snprintf(patch, sizeof patch,
+             "{\"max_trials\":%d,\"parallel_trials\":%d,\"max_failed_trials\":%d,\"time_budget_s\":%.17g,"
+             "\"trial_timeout_s\":%.17g}",
+             j->o.max_trials, j->o.parallel_trials, j->o.max_failed_trials, j->o.time_budget_s, j->o.trial_timeout_s);
+    return nas_store_spec_merge(j->store, patch, err);
+}
+
 static nas_status setup_store(job *j, nas_error *err) {
     nas_status s;
     if (!j->store) {
@@ -554,12 +662,7 @@ static nas_status setup_store(job *j, nas_error *err) {
         free(src);
         if (s) return s;
     }
-    ctrl_options co = ctrl_options_default();
-    co.kind = j->o.controller;
-    co.n_objectives = j->n_obj;
-    co.feasible = feasible;
-    co.feasible_user = j;
-    if ((s = ctrl_create(j->space, &co, &j->ctrl, err))) return s;
+    if ((s = store_limits(j, err))) return s;
     pcg32_seed(&j->rng, j->o.seed, 0x5ea4c4);
     unsigned char *state = NULL;
     size_t len = 0;
@@ -585,19 +688,26 @@ static nas_status setup_store(job *j, nas_error *err) {
     return nas_store_set_status(j->store, "running", err);
 }
 
-static nas_status setup_latency(job *j, nas_error *err) {
-    nas_status s;
+/* --latency, before the study is created: lut:FILE loads the table (a
+ * missing or bad table leaves no study behind). */
+static nas_status setup_latency_source(job *j, nas_error *err) {
     const char *lat = j->o.latency;
-    if (!strncmp(lat, "lut:", 4)) {
-        if ((s = nas_lut_load(lat + 4, &j->lut, err))) return s;
+    if (lat && !strncmp(lat, "lut:", 4)) {
+        if (nas_lut_load(lat + 4, &j->lut, err)) return nas_error_prefix(err, "--latency %s", lat);
         nas_machine here;
         nas_machine_describe(j->o.threads > 0 ? j->o.threads : 1, 1, &here);
         char msg[512];
         if (nas_lut_machine_mismatch(j->lut, &here, msg, sizeof msg))
             nas_log(j->lg, NAS_LOG_WARN, "%s: %s", lat + 4, msg);
-    } else if (strcmp(lat, "measure")) {
-        return NAS_FAIL(err, NAS_ERR_USAGE, "--latency must be measure or lut:FILE, got '%s'", lat);
-    } else {
+    } else if (!lat || strcmp(lat, "measure")) {
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--latency must be measure or lut:FILE, got '%s'", lat ? lat : "(null)");
+    }
+    return NAS_OK;
+}
+
+/* --latency measure: the study's clock reference (setup_latency_source ran). */
+static nas_status setup_latency(job *j, nas_error *err) {
+    if (!j->lut) {
         cJSON *spec = cJSON_Parse(nas_store_spec_json(j->store));
         j->clock_ms = spec_num(spec, "latency_clock_ms", 0);
         cJSON_Delete(spec);
@@ -1167,14 +1277,9 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
                                 !strcmp(spec.objective, "macs") || !strcmp(spec.objective, "params")))
         spec.objective = NULL; /* measured here, not by the program */
     spec.timeout_s = j->o.trial_timeout_s;
-    if (!strcmp(j->o.early_stop, "median"))
-        spec.stop = nas_stop_rule_default(NAS_STOP_MEDIAN, j->obj[0].maximize);
-    else if (!strcmp(j->o.early_stop, "asha"))
-        spec.stop = nas_stop_rule_default(NAS_STOP_ASHA, j->obj[0].maximize);
-    else if (strcmp(j->o.early_stop, "none")) {
-        s = NAS_FAIL(err, NAS_ERR_USAGE, "--early-stop must be none, median or asha, got '%s'", j->o.early_stop);
-        goto done_json;
-    }
+    nas_stop_kind stop = NAS_STOP_NONE;
+    early_stop_kind(j->o.early_stop, &stop); /* checked by check_names */
+    if (stop != NAS_STOP_NONE) spec.stop = nas_stop_rule_default(stop, j->obj[0].maximize);
     if (spec.stop.kind != NAS_STOP_NONE) {
         if ((s = slot_history_build(j, sl, err))) goto done_json;
         spec.history = sl->history;
@@ -1621,13 +1726,16 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     j.t0 = nas_time_now();
     spec_strings keep = {0};
     nas_status s;
-    if (j.o.max_trials < 1) return NAS_FAIL(err, NAS_ERR_USAGE, "--max-trials must be >= 1");
-    if (j.o.latency_threads < 1) return NAS_FAIL(err, NAS_ERR_USAGE, "--latency-threads must be >= 1");
-    if (j.o.parallel_trials < 1 || j.o.parallel_trials > MAX_PARALLEL)
-        return NAS_FAIL(err, NAS_ERR_USAGE, "--parallel-trials must be in 1..%d", MAX_PARALLEL);
+    /* every option is checked before the study is created (a new one) or
+       written (a resumed one, whose options are the stored ones) */
     if ((s = open_space_and_store(&j, &keep, err))) goto done;
+    limits_default(&j.o);
+    if ((s = check_numbers(&j.o, err))) goto done;
     if ((s = choose_evaluator(&j, err))) goto done;
     if ((s = setup_goals(&j, opts->resume, err))) goto done;
+    if ((s = check_names(&j.o, err))) goto done;
+    if ((s = setup_latency_source(&j, err))) goto done;
+    if ((s = setup_controller(&j, err))) goto done;
     /* a new study of networks measures its clock reference once (0.2 s); an
        existing one keeps the one stored with it (setup_latency) */
     char db[4200];

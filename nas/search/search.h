@@ -43,6 +43,11 @@
 #define NAS_SEARCH_MAX_OBJECTIVES 4
 #define NAS_SEARCH_MAX_CONSTRAINTS 16
 
+/* A limit (max_trials, parallel_trials, max_failed_trials, time_budget_s,
+ * trial_timeout_s) left unset: its default in a new study, the study's stored
+ * value (the last one given) on resume. */
+#define NAS_SEARCH_UNSET (-1)
+
 /* The in-process objective (the "function" evaluator, the C API's
  * counterpart of a trial program): called once per trial, in the job's
  * thread, with the trial's number, its realized arch (the hyperparameters:
@@ -59,7 +64,9 @@ typedef nas_status (*nas_search_objective)(void *user, int64_t number, const nas
 typedef struct nas_search_options {
     const char *space_path;   /* the .nas file; NULL when resuming from the study */
     const char *study_dir;    /* NULL: runs/<space>-<YYYYMMDD>-<n> */
-    int resume;               /* 1: study_dir must exist; the job spec comes from it */
+    int resume;               /* 1: study_dir must exist; the job spec comes from it, and
+                                 only the limits (the five below, left NAS_SEARCH_UNSET
+                                 to keep the study's) and threads are the caller's */
     const char *controller;   /* random | grid | evolution | reinforce | tpe | nsga2 */
     uint64_t seed;
     const char *evaluator;    /* supernet | train | command | function; NULL: function when
@@ -69,13 +76,15 @@ typedef struct nas_search_options {
     nas_search_objective objective; /* the function evaluator's objective; a resumed
                                        "function" study needs it again */
     void *objective_user;     /* passed to objective */
-    int max_trials;           /* completed trials wanted */
-    int parallel_trials;      /* trials in flight (command / train evaluators) */
-    int max_failed_trials;    /* stop the job after this many failures */
-    double time_budget_s;     /* 0: none; else the whole job's wall time, stage 2 included: the
-                                 loop stops starting trials when what is left is stage 2's
-                                 estimated time (trials already running finish) */
-    double trial_timeout_s;   /* 0: none */
+    /* the limits: NAS_SEARCH_UNSET, or a value that is stored with the study
+       (the next resume keeps it) */
+    int max_trials;           /* completed trials wanted (default 50) */
+    int parallel_trials;      /* trials in flight (command / train evaluators; default 1) */
+    int max_failed_trials;    /* stop the job after this many failures (default 10) */
+    double time_budget_s;     /* 0: none (default); else the whole job's wall time, stage 2
+                                 included: the loop stops starting trials when what is left
+                                 is stage 2's estimated time (trials already running finish) */
+    double trial_timeout_s;   /* 0: none (default) */
     int n_objectives;         /* 0: the space file's, else "maximize accuracy" */
     const char *objectives[NAS_SEARCH_MAX_OBJECTIVES];
     int n_constraints;        /* added to the space file's */
@@ -98,8 +107,9 @@ typedef struct nas_search_options {
     const char *self_exe;     /* path of the nas binary (for the train evaluator) */
 } nas_search_options;
 
-/* Defaults: evolution, seed 0, 50 trials, 1 in parallel, 10 failures, no
- * budget, measured latency on 1 thread, fashion-mnist, proxy 1 epoch on 0.2 of the data,
+/* Defaults: evolution, seed 0, the limits NAS_SEARCH_UNSET (a new study: 50
+ * trials, 1 in parallel, 10 failures, no budget, no trial timeout), measured
+ * latency on 1 thread, fashion-mnist, proxy 1 epoch on 0.2 of the data,
  * supernet 6 epochs at batch 128, stage 2 top 3 for 10 epochs. */
 void nas_search_options_default(nas_search_options *o);
 
@@ -112,8 +122,12 @@ typedef struct nas_search_summary {
     char best_dir[4400];       /* DIR/best when stage 2 ran */
 } nas_search_summary;
 
-/* Runs (or resumes) the job. Errors name what failed; a job that stops on
- * max_failed_trials returns NAS_ERR_EXHAUSTED after recording everything. */
+/* Runs (or resumes) the job. Every option (and the latency table of
+ * lut:FILE) is checked before the study directory is created or the store
+ * written: a bad value is NAS_ERR_USAGE (or the table's load error) naming
+ * the option and the value, and leaves no study behind. Errors name what
+ * failed; a job that stops on max_failed_trials returns NAS_ERR_EXHAUSTED
+ * after recording everything. */
 nas_status nas_search_run(const nas_search_options *o, nas_search_summary *sum, nas_error *err);
 
 #endif
