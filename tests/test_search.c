@@ -231,6 +231,20 @@ static void test_job_file_and_usage(void) {
     write_file("bad3.json", "{\"max_trials\": true}");
     snprintf(bad, sizeof bad, "%s/bad3.json", tmp);
     ASSERT_EQ_INT(run_nas(args2, 0), 1);
+    /* strict JSON: text after the object, a key twice (the first used to win) */
+    char errlog[600];
+    snprintf(errlog, sizeof errlog, "%s/bad4.err", tmp);
+    write_file("bad4.json", "{\"max_trials\": 2} trailing");
+    snprintf(bad, sizeof bad, "%s/bad4.json", tmp);
+    ASSERT_EQ_INT(run_nas_stderr(args2, errlog), 1);
+    char *msg = slurp(errlog);
+    ASSERT_CONTAINS(msg, "bad4.json:1:19: text after the JSON value");
+    free(msg);
+    write_file("bad4.json", "{\"max_trials\": 2, \"max_trials\": 3}");
+    ASSERT_EQ_INT(run_nas_stderr(args2, errlog), 1);
+    msg = slurp(errlog);
+    ASSERT_CONTAINS(msg, "bad4.json: key 'max_trials' appears twice");
+    free(msg);
     char *args3[] = {"nas", "search", space, "--max-trials", "zero", NULL};
     ASSERT_EQ_INT(run_nas(args3, 0), 2);
     char *args4[] = {"nas", "search", NULL};

@@ -17,6 +17,7 @@
 
 #include "nas/cli/cli.h"
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 #include "nas/search/search.h"
 
 static void search_usage(FILE *out) {
@@ -216,7 +217,12 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
 static int config_apply(nas_search_options *o, const char *text, size_t len, const char *path, cJSON **keep,
                         given_set *given) {
     *keep = NULL;
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    nas_error perr = {0};
+    cJSON *root = nas_json_parse(text, len, path, &perr);
+    if (!root) { /* invalid JSON, text after it or a key twice, named */
+        fprintf(stderr, "nas: error: %s\n", perr.msg);
+        return 0;
+    }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         fprintf(stderr, "nas: error: %s: expected a JSON object of search options\n", path);
