@@ -366,6 +366,8 @@ static void test_arch_json_errors(void) {
         {"{\"format\":\"nas-arch\",\"version\":1,\"input\":[0,0,0],\"classes\":10,\"nodes\":[{\"id\":0,"
          "\"op\":\"input\",\"shape\":[0,0,0]}]}",
          "t: nodes[0]: arch without an input (0x0x0) cannot hold nodes"},
+        {"{\"format\":\"nas-arch\",\"version\":1,\"input\":[1,8,8],\"classes\":3,\"hparams\":{\"lr\":1e999},\"nodes\":[]}",
+         "t: hparams.lr: inf is not a finite number"},
         /* strict JSON: text after the value, two values, a key twice */
         {"{\"format\":\"nas-arch\",\"version\":1}\n xyz", "t:2:2: text after the JSON value"},
         {"{\"format\":\"nas-arch\"} {\"format\":\"nas-arch\"}", "t:1:23: text after the JSON value"},

@@ -720,7 +720,10 @@ static nas_status parse_root(const cJSON *root, nas_arch **out, nas_error *err) 
         goto fail;
     }
     for (const cJSON *e = hp ? hp->child : NULL; e; e = e->next) {
-        if (cJSON_IsNumber(e))
+        if (cJSON_IsNumber(e) && !isfinite(e->valuedouble)) /* 1e999 parses as inf */
+            s = NAS_FAIL(err, NAS_ERR_INVALID, "hparams.%s: %s is not a finite number", e->string,
+                         e->valuedouble > 0 ? "inf" : "-inf");
+        else if (cJSON_IsNumber(e))
             s = nas_arch_set_hparam_num(a, e->string, e->valuedouble, err);
         else if (cJSON_IsString(e))
             s = nas_arch_set_hparam_str(a, e->string, e->valuestring, err);
