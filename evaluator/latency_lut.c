@@ -683,9 +683,9 @@ nas_status nas_lut_from_json(const char *json, size_t len, const char *path, nas
     if (!cJSON_IsObject(m) || (s = str_field(m, "cpu", t->m.cpu, sizeof t->m.cpu, path, err)) ||
         (s = str_field(m, "isa", t->m.isa, sizeof t->m.isa, path, err)) ||
         (s = str_field(m, "onednn", t->m.dnnl, sizeof t->m.dnnl, path, err)) ||
-        !num_field(m, "threads", &th) || !num_field(m, "batch", &b) || th < 1 || th > 1e6 ||
+        !num_field(m, "threads", &th) || !num_field(m, "batch", &b) || th < 0 || th > 1e6 ||
         b < 0 || b > 1e9) {
-        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: machine: expected cpu, isa, onednn, threads >= 1, batch", path);
+        s = NAS_FAIL(err, NAS_ERR_FORMAT, "%s: machine: expected cpu, isa, onednn, threads (0: unknown), batch", path);
         goto fail;
     }
     t->m.threads = (int)th;
