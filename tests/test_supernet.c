@@ -1017,6 +1017,49 @@ static void file_contains(const char *dir, const char *name, const char *want) {
     free(text);
 }
 
+/* Runs `nas -q ARGS` with stderr to DIR/err.txt: asserts the exit status
+ * and that stderr holds want. */
+static void cli_expect(const char *dir, const char *args, int status, const char *want) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' -q %s 2>'%s/err.txt'", NAS_BINARY, args, dir);
+    int got = run_cmd(cmd);
+    if (got != status) fprintf(stderr, "  %s\n", cmd);
+    ASSERT_EQ_INT(got, status);
+    file_contains(dir, "err.txt", want);
+}
+
+/* The number flags of `nas supernet train|score|rank` refuse NaN,
+ * infinities and trailing characters with a usage error naming the flag,
+ * before the space is read (it does not exist here: a value that got
+ * through would fail on it with status 1). */
+static void test_cli_numbers(void) {
+    char *dir = tmpdir(), args[1024], want[128];
+    static const char *const flags[] = {"--fraction", "--val-fraction", "--lr", "--weight-decay", "--warmup"};
+    static const char *const bad[] = {"nan", "-nan", "inf", "-inf", "1e999", "0.5x", ""};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+            snprintf(args, sizeof args, "supernet train %s/none.nas --out %s/sn %s '%s'", dir, dir, flags[i], bad[j]);
+            snprintf(want, sizeof want, "nas supernet train: %s", flags[i]);
+            cli_expect(dir, args, 2, want);
+        }
+    for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+        snprintf(args, sizeof args, "supernet score %s/none.nas --supernet %s/sn --sample 1 --finetune-lr '%s'", dir,
+                 dir, bad[j]);
+        cli_expect(dir, args, 2, "nas supernet score: --finetune-lr");
+        snprintf(args, sizeof args, "supernet rank %s/none.nas --supernet %s/sn --finetune-lr '%s'", dir, dir,
+                 bad[j]);
+        cli_expect(dir, args, 2, "nas supernet rank: --finetune-lr");
+    }
+    /* good values get through to the (missing) space */
+    snprintf(args, sizeof args,
+             "supernet train %s/none.nas --out %s/sn --fraction 0.5 --val-fraction 0.2 --lr 0.1 --weight-decay 0 "
+             "--warmup 2",
+             dir, dir);
+    cli_expect(dir, args, 1, "none.nas");
+    rm_dir(dir);
+    free(dir);
+}
+
 /* Runs the rank command cmd[0..n) + extra + --standalone DIR/r1.json and
  * checks its exit status and that its output names the problem. */
 static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const char *extra, int status,
@@ -1220,6 +1263,7 @@ static const test_case TESTS[] = {
     {"error_paths", test_error_paths},
     {"truth_parse", test_truth_parse},
     {"cli_rank", test_cli_rank},
+    {"cli_numbers", test_cli_numbers},
     {0, 0},
 };
 

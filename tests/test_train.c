@@ -203,6 +203,65 @@ static void test_train_cli_warns(void) {
     ASSERT_EQ_INT(system(cmd), 0);
 }
 
+/* Runs `nas -q ARGS` with stderr to errlog: asserts the exit status and
+ * that stderr holds want. */
+static void cli_expect(const char *args, const char *errlog, int status, const char *want) {
+    char cmd[1024], *text;
+    size_t len;
+    nas_error err;
+    snprintf(cmd, sizeof cmd, "'%s' -q %s 2>'%s'", NAS_BINARY, args, errlog);
+    int st = system(cmd);
+    ASSERT_TRUE(WIFEXITED(st));
+    if (WEXITSTATUS(st) != status) fprintf(stderr, "  %s\n", cmd);
+    ASSERT_EQ_INT(WEXITSTATUS(st), status);
+    ASSERT_OK(nas_file_read(errlog, &text, &len, &err), &err);
+    if (!strstr(text, want)) fprintf(stderr, "  %s\n", cmd);
+    ASSERT_CONTAINS(text, want);
+    free(text);
+}
+
+/* Every number flag of `nas train` and `nas eval` refuses NaN, infinities
+ * and trailing characters with a usage error naming the flag, before any
+ * data is read (the data here does not exist: a value that got through
+ * would fail on it with status 1). */
+static void test_train_cli_numbers(void) {
+    char dir[] = "/tmp/nas-test-train-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char arch[64], errlog[64], args[512];
+    snprintf(arch, sizeof arch, "%s/a.json", dir);
+    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+    static const char *const flags[] = {"--lr", "--momentum", "--weight-decay", "--warmup", "--fraction",
+                                        "--val-fraction"};
+    static const char *const bad[] = {"nan", "NAN", "-nan", "inf", "-inf", "infinity", "1e999", "0.5x", "0.5 ", ""};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+            char want[64];
+            snprintf(want, sizeof want, "nas train: %s", flags[i]);
+            snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data %s '%s'", arch,
+                     flags[i], bad[j]);
+            cli_expect(args, errlog, 2, want);
+        }
+    snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --lr nan", arch);
+    cli_expect(args, errlog, 2, "--lr: expected a number, got 'nan'");
+    snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --warmup inf", arch);
+    cli_expect(args, errlog, 2, "--warmup: expected a finite number, got 'inf'");
+    snprintf(args, sizeof args, "eval --arch '%s' --weights w.nasw --data idx:/nonexistent-nas-data --val-fraction nan",
+             arch);
+    cli_expect(args, errlog, 2, "nas eval: --val-fraction");
+    /* good values get through to the (missing) data */
+    snprintf(args, sizeof args,
+             "train --arch '%s' --data idx:/nonexistent-nas-data --lr 0.1 --momentum 0.5 --weight-decay 0 "
+             "--warmup 1.5 --fraction 1e-2 --val-fraction 0",
+             arch);
+    cli_expect(args, errlog, 1, "nonexistent-nas-data");
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(args), 0);
+}
+
 static void test_mismatched_data_refused(void) {
     nas_dataset tr = {0}, te = {0};
     nas_error err;
@@ -262,6 +321,7 @@ static const test_case TESTS[] = {
     {"estimate", test_estimate},
     {"unused_hparams_named", test_unused_hparams_named},
     {"train_cli_warns", test_train_cli_warns},
+    {"train_cli_numbers", test_train_cli_numbers},
     {NULL, NULL},
 };
 

@@ -3,6 +3,7 @@
  * number parsing for flags (nas/cli/cli.h).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,12 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
         return 0;
     }
     double v = strtod(text, &end);
-    if (*end) {
+    if (*end || end == text || isnan(v)) {
         cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, text);
+        return 0;
+    }
+    if (!isfinite(v)) { /* "inf", or too large for a double (strtod gives HUGE_VAL) */
+        cli_usage_error(cmd, "%s: expected a finite number, got '%s'", flag, text);
         return 0;
     }
     *out = v;

@@ -10,6 +10,7 @@
 #define NAS_CLI_CLI_H
 
 #include <limits.h>
+#include <math.h>
 
 #include "nas/core/log.h"
 #include "nas/core/status.h"
@@ -32,7 +33,14 @@ int cli_parse_long(const char *cmd, const char *flag, const char *text, long *ou
 /* The value of an integer flag that was not given: no text parses to it, so
  * an explicit `--epochs -1` is checked (and refused) like any other value. */
 #define CLI_UNSET LONG_MIN
+/* A whole finite number: "nan", "inf", "1e999" (out of range), an empty
+ * text and trailing characters are refused with a usage error naming flag
+ * (returns 0, *out untouched). */
 int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out);
+/* The value of a number flag that was not given: NaN, which
+ * cli_parse_double never returns, so no user value reads as "not given". */
+#define CLI_UNSET_NUM NAN
+#define cli_num_given(v) (!isnan(v))
 
 int cmd_space(int argc, char **argv, const nas_logger *lg);
 int cmd_arch(int argc, char **argv, const nas_logger *lg);

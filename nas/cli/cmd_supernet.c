@@ -175,7 +175,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     memset(f, 0, sizeof *f);
     f->epochs = f->batch = f->seed = f->threads = f->sample = f->recal = f->archs = f->tepochs = f->tbatch = CLI_UNSET;
     f->path_steps = f->cache_nets = f->val_images = f->tseeds = f->ft_steps = CLI_UNSET;
-    f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = f->ft_lr = NAN;
+    f->fraction = f->val_fraction = f->lr = f->wd = f->warmup = f->ft_lr = CLI_UNSET_NUM;
     optind = 0;
     opterr = 0;
     int c;
@@ -245,15 +245,15 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (f->val_images != CLI_UNSET && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
     if (f->tseeds != CLI_UNSET && (f->tseeds < 1 || f->tseeds > 100))
         return cli_usage_error(cmd, "--train-seeds must be in 1..100");
-    if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    if (cli_num_given(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
     if (f->ft_steps != CLI_UNSET && (f->ft_steps < 0 || f->ft_steps > 10000000))
         return cli_usage_error(cmd, "--finetune-steps must be in 0..10000000");
-    if (!isnan(f->ft_lr) && !(f->ft_lr > 0 && isfinite(f->ft_lr))) return cli_usage_error(cmd, "--finetune-lr must be > 0");
-    if (!isnan(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
-    if (!isnan(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
-    if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
+    if (cli_num_given(f->ft_lr) && !(f->ft_lr > 0 && isfinite(f->ft_lr))) return cli_usage_error(cmd, "--finetune-lr must be > 0");
+    if (cli_num_given(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
+    if (cli_num_given(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
+    if (cli_num_given(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
         return cli_usage_error(cmd, "--fraction must be in (0, 1]");
-    if (!isnan(f->val_fraction) && !(f->val_fraction > 0 && f->val_fraction < 1))
+    if (cli_num_given(f->val_fraction) && !(f->val_fraction > 0 && f->val_fraction < 1))
         return cli_usage_error(cmd, "--val-fraction must be in (0, 1)");
     if (f->threads > 0) omp_set_num_threads((int)f->threads);
     return -1;
@@ -297,7 +297,7 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
         if (f.data) snprintf(cfg.data_spec, sizeof cfg.data_spec, "%s", f.data);
         if (f.epochs > 0) cfg.epochs = (int)f.epochs;
         if (f.batch > 0) cfg.batch = (int)f.batch;
-        if (!isnan(f.lr)) cfg.lr.base_lr = f.lr;
+        if (cli_num_given(f.lr)) cfg.lr.base_lr = f.lr;
         if (f.optimizer) {
             nas_optim_kind kind;
             if (nas_optim_kind_parse(f.optimizer, &kind, &err)) {
@@ -309,10 +309,10 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
                 if (kind == NAS_OPTIM_ADAM) cfg.optim.weight_decay = 5e-5;
             }
         }
-        if (!isnan(f.wd)) cfg.optim.weight_decay = f.wd;
-        if (!isnan(f.warmup)) cfg.warmup_epochs = f.warmup;
-        if (!isnan(f.fraction)) cfg.train_fraction = f.fraction;
-        if (!isnan(f.val_fraction)) cfg.val_fraction = f.val_fraction;
+        if (cli_num_given(f.wd)) cfg.optim.weight_decay = f.wd;
+        if (cli_num_given(f.warmup)) cfg.warmup_epochs = f.warmup;
+        if (cli_num_given(f.fraction)) cfg.train_fraction = f.fraction;
+        if (cli_num_given(f.val_fraction)) cfg.val_fraction = f.val_fraction;
         if (f.seed >= 0) cfg.seed = cfg.data_seed = (uint64_t)f.seed;
         cfg.sandwich = f.sandwich;
         cfg.fair = f.fair;
@@ -369,7 +369,7 @@ static void score_options(const sn_flags *f, nas_supernet_score_options *so) {
     if (f->recal > 0) so->recal_batches = (int)f->recal;
     if (f->val_images > 0) so->val_images = (size_t)f->val_images;
     if (f->ft_steps >= 0) so->finetune_steps = (int)f->ft_steps;
-    if (!isnan(f->ft_lr)) so->finetune_lr = f->ft_lr;
+    if (cli_num_given(f->ft_lr)) so->finetune_lr = f->ft_lr;
 }
 
 static void print_eval_hint(const char *dir, const nas_supernet_config *c, int batch) {

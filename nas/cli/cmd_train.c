@@ -94,7 +94,7 @@ typedef struct train_flags {
 static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, void (*usage)(FILE *)) {
     memset(f, 0, sizeof *f);
     f->epochs = f->batch = f->threads = f->seed = CLI_UNSET;
-    f->lr = f->momentum = f->wd = f->warmup = f->fraction = f->val_fraction = NAN;
+    f->lr = f->momentum = f->wd = f->warmup = f->fraction = f->val_fraction = CLI_UNSET_NUM;
     f->data = "fashion-mnist";
     optind = 0;
     opterr = 0;
@@ -136,10 +136,10 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
     if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
     if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (!isnan(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
-    if (!isnan(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
+    if (cli_num_given(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    if (cli_num_given(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
         return cli_usage_error(cmd, "--fraction must be in (0, 1]");
-    if (!isnan(f->val_fraction) && !(f->val_fraction >= 0 && f->val_fraction < 1))
+    if (cli_num_given(f->val_fraction) && !(f->val_fraction >= 0 && f->val_fraction < 1))
         return cli_usage_error(cmd, "--val-fraction must be in [0, 1)");
     if (f->augment && strcmp(f->augment, "on") && strcmp(f->augment, "off"))
         return cli_usage_error(cmd, "--augment must be on or off");
@@ -152,8 +152,8 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
 static nas_status load_data(const train_flags *f, nas_data **data, nas_error *err) {
     nas_data_options dopt;
     nas_data_options_default(&dopt);
-    if (!isnan(f->val_fraction)) dopt.val_fraction = f->val_fraction;
-    if (!isnan(f->fraction)) dopt.train_fraction = f->fraction;
+    if (cli_num_given(f->val_fraction)) dopt.val_fraction = f->val_fraction;
+    if (cli_num_given(f->fraction)) dopt.train_fraction = f->fraction;
     if (f->seed >= 0) dopt.seed = (uint64_t)f->seed;
     return nas_data_load(f->data, &dopt, data, err);
 }
@@ -203,7 +203,7 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     warn_unused_hparams(f.arch, a, lg);
     if (f.epochs > 0) cfg.epochs = (int)f.epochs;
     if (f.batch > 0) cfg.batch = (int)f.batch;
-    if (!isnan(f.lr)) cfg.lr.base_lr = f.lr;
+    if (cli_num_given(f.lr)) cfg.lr.base_lr = f.lr;
     if (f.optimizer) {
         nas_optim_kind kind;
         if (nas_optim_kind_parse(f.optimizer, &kind, &err)) {
@@ -212,9 +212,9 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
         }
         if (kind != cfg.optim.kind) nas_optim_config_default(&cfg.optim, kind);
     }
-    if (!isnan(f.momentum)) cfg.optim.momentum = f.momentum;
-    if (!isnan(f.wd)) cfg.optim.weight_decay = f.wd;
-    if (!isnan(f.warmup)) cfg.warmup_epochs = f.warmup;
+    if (cli_num_given(f.momentum)) cfg.optim.momentum = f.momentum;
+    if (cli_num_given(f.wd)) cfg.optim.weight_decay = f.wd;
+    if (cli_num_given(f.warmup)) cfg.warmup_epochs = f.warmup;
     if (f.schedule) {
         if (!strcmp(f.schedule, "cosine")) cfg.lr.kind = NAS_LR_COSINE;
         else if (!strcmp(f.schedule, "constant")) cfg.lr.kind = NAS_LR_CONSTANT;
