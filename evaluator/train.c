@@ -89,6 +89,26 @@ static const struct {
 
 #define N_TRAIN_HPARAMS (sizeof TRAIN_HPARAMS / sizeof TRAIN_HPARAMS[0])
 
+/* The values each numeric key accepts: the one place these bounds live
+ * (nas_train_config_from_hparams, nas_train_hparam_range). */
+static const struct {
+    train_key key;
+    double lo, hi;
+} TRAIN_RANGES[] = {
+    {KEY_LR, 1e-12, 100},  {KEY_BATCH, 1, 1 << 16}, {KEY_EPOCHS, 1, 100000}, {KEY_MOMENTUM, 0, 0.9999},
+    {KEY_NESTEROV, 0, 1}, {KEY_WD, 0, 1},          {KEY_WARMUP, 0, 1000},
+};
+
+/* The range of a numeric key; 0 for optimizer (a name). */
+static int key_range(train_key key, double *lo, double *hi) {
+    for (size_t i = 0; i < sizeof TRAIN_RANGES / sizeof TRAIN_RANGES[0]; i++)
+        if (TRAIN_RANGES[i].key == key) {
+            *lo = TRAIN_RANGES[i].lo, *hi = TRAIN_RANGES[i].hi;
+            return 1;
+        }
+    return 0;
+}
+
 /* The key of a hyperparameter name, or -1 when the trainer does not use it. */
 static int train_key_of(const char *name) {
     for (size_t i = 0; i < N_TRAIN_HPARAMS; i++)
@@ -97,6 +117,11 @@ static int train_key_of(const char *name) {
 }
 
 int nas_train_hparam_applies(const char *name) { return train_key_of(name) >= 0; }
+
+int nas_train_hparam_range(const char *name, double *lo, double *hi) {
+    int key = train_key_of(name);
+    return key >= 0 && key_range((train_key)key, lo, hi);
+}
 
 int nas_train_unused_hparams(const char *const *names, int n, char *msg, size_t cap) {
     char list[512] = "", applied[256] = "";
@@ -123,19 +148,21 @@ nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *
     nas_status s = NAS_OK;
     for (int i = 0; i < a->n_hparams && !s; i++) {
         const nas_hparam *h = &a->hparams[i];
-        int v;
-        switch (train_key_of(h->name)) {
-        case KEY_LR: s = hparam_num(h, 1e-12, 100, &cfg->lr.base_lr, err); break;
-        case KEY_BATCH: s = hparam_int(h, 1, 1 << 16, &cfg->batch, err); break;
-        case KEY_EPOCHS: s = hparam_int(h, 1, 100000, &cfg->epochs, err); break;
-        case KEY_MOMENTUM: s = hparam_num(h, 0, 0.9999, &cfg->optim.momentum, err); break;
+        int key = train_key_of(h->name), v;
+        double lo, hi;
+        if (key < 0 || !key_range((train_key)key, &lo, &hi)) lo = hi = 0;
+        switch (key) {
+        case KEY_LR: s = hparam_num(h, lo, hi, &cfg->lr.base_lr, err); break;
+        case KEY_BATCH: s = hparam_int(h, (int)lo, (int)hi, &cfg->batch, err); break;
+        case KEY_EPOCHS: s = hparam_int(h, (int)lo, (int)hi, &cfg->epochs, err); break;
+        case KEY_MOMENTUM: s = hparam_num(h, lo, hi, &cfg->optim.momentum, err); break;
         case KEY_NESTEROV:
             v = cfg->optim.nesterov;
-            s = hparam_int(h, 0, 1, &v, err);
+            s = hparam_int(h, (int)lo, (int)hi, &v, err);
             cfg->optim.nesterov = v;
             break;
-        case KEY_WD: s = hparam_num(h, 0, 1, &cfg->optim.weight_decay, err); break;
-        case KEY_WARMUP: s = hparam_num(h, 0, 1000, &cfg->warmup_epochs, err); break;
+        case KEY_WD: s = hparam_num(h, lo, hi, &cfg->optim.weight_decay, err); break;
+        case KEY_WARMUP: s = hparam_num(h, lo, hi, &cfg->warmup_epochs, err); break;
         case KEY_OPTIMIZER: s = apply_optimizer(cfg, h, err); break;
         default: break; /* not a training setting: left for the model */
         }

@@ -92,6 +92,13 @@ nas_status nas_train_config_from_hparams(nas_train_config *cfg, const nas_arch *
  * name, else 0. */
 int nas_train_hparam_applies(const char *name);
 
+/* The range [*lo, *hi] nas_train_config_from_hparams accepts for the numeric
+ * hyperparameter `name` (any alias: lr, learning_rate, momentum,
+ * weight_decay, warmup_epochs, ...), for others (nas train's flags) to check
+ * against the same bounds. Returns 1, or 0 (lo, hi untouched) when the
+ * trainer does not read name as a number. */
+int nas_train_hparam_range(const char *name, double *lo, double *hi);
+
 /* The warning for hyperparameters the built-in trainer ignores: counts the
  * names among names[0..n) that it does not apply and, when there are any,
  * writes one line to msg (cap bytes, truncated) naming them, the names it

@@ -1029,8 +1029,9 @@ static void cli_expect(const char *dir, const char *args, int status, const char
 }
 
 /* The number flags of `nas supernet train|score|rank` refuse NaN,
- * infinities and trailing characters with a usage error naming the flag,
- * before the space is read (it does not exist here: a value that got
+ * infinities, trailing characters and values outside the bounds of the
+ * same arch hyperparameters with a usage error naming the flag, before the
+ * space is read (it does not exist here: a value that got
  * through would fail on it with status 1). */
 static void test_cli_numbers(void) {
     char *dir = tmpdir(), args[1024], want[128];
@@ -1050,6 +1051,24 @@ static void test_cli_numbers(void) {
                  bad[j]);
         cli_expect(dir, args, 2, "nas supernet rank: --finetune-lr");
     }
+    /* the bounds of nas train's flags and of an arch's hyperparameters */
+    static const struct {
+        const char *flag, *bad, *want;
+    } RANGES[] = {
+        {"--lr", "1e6", "--lr must be in [1e-12, 100]"},
+        {"--lr", "0", "--lr must be in [1e-12, 100]"},
+        {"--weight-decay", "-1", "--weight-decay must be in [0, 1]"},
+        {"--weight-decay", "2", "--weight-decay must be in [0, 1]"},
+        {"--warmup", "-1", "--warmup must be in [0, 1000]"},
+        {"--warmup", "1001", "--warmup must be in [0, 1000]"},
+    };
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++) {
+        snprintf(args, sizeof args, "supernet train %s/none.nas --out %s/sn %s %s", dir, dir, RANGES[i].flag,
+                 RANGES[i].bad);
+        cli_expect(dir, args, 2, RANGES[i].want);
+    }
+    snprintf(args, sizeof args, "supernet score %s/none.nas --supernet %s/sn --sample 1 --finetune-lr 1e6", dir, dir);
+    cli_expect(dir, args, 2, "--finetune-lr must be in [1e-12, 100]");
     /* good values get through to the (missing) space */
     snprintf(args, sizeof args,
              "supernet train %s/none.nas --out %s/sn --fraction 0.5 --val-fraction 0.2 --lr 0.1 --weight-decay 0 "
@@ -1219,7 +1238,7 @@ static void test_cli_rank(void) {
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 2", 1, "is a ground truth of 3 seeds");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 0", 2, "--train-seeds must be in 1..100");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-seeds 101", 2, "--train-seeds must be in 1..100");
-    rank_refused(cmd, sizeof cmd, n, dir, " --finetune-lr 0", 2, "--finetune-lr must be > 0");
+    rank_refused(cmd, sizeof cmd, n, dir, " --finetune-lr 0", 2, "--finetune-lr must be in [1e-12, 100]");
     rank_refused(cmd, sizeof cmd, n, dir, " --finetune-steps -1", 2, "--finetune-steps must be in 0..10000000");
     rank_refused(cmd, sizeof cmd, n, dir, " --recal-batches -1", 2, "--recal-batches must be in 1..1000000");
     rank_refused(cmd, sizeof cmd, n, dir, " --train-epochs 4294967297", 2, "--train-epochs must be in 1..1000000");

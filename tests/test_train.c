@@ -134,6 +134,39 @@ static void test_hparams_applied_and_checked(void) {
     nas_arch_destroy(a);
 }
 
+/* nas_train_hparam_range gives the bounds nas_train_config_from_hparams
+ * applies: each end accepted, just outside refused, for every numeric name
+ * (aliases alike); names that are not numbers have no range. */
+static void test_hparam_ranges(void) {
+    static const char *const NUMERIC[] = {"lr", "learning_rate", "batch_size", "batch", "epochs",
+                                          "momentum", "nesterov", "weight_decay", "warmup_epochs"};
+    double lo = -7, hi = -7;
+    ASSERT_EQ_INT(nas_train_hparam_range("optimizer", &lo, &hi), 0);
+    ASSERT_EQ_INT(nas_train_hparam_range("dropout_rate", &lo, &hi), 0);
+    ASSERT_TRUE(lo == -7 && hi == -7);
+    ASSERT_EQ_INT(nas_train_hparam_range("momentum", &lo, &hi), 1);
+    ASSERT_TRUE(lo == 0 && hi == 0.9999);
+    ASSERT_EQ_INT(nas_train_hparam_range("learning_rate", &lo, &hi), 1);
+    ASSERT_TRUE(lo == 1e-12 && hi == 100);
+    nas_error err;
+    for (size_t i = 0; i < sizeof NUMERIC / sizeof NUMERIC[0]; i++) {
+        ASSERT_EQ_INT(nas_train_hparam_range(NUMERIC[i], &lo, &hi), 1);
+        ASSERT_TRUE(lo <= hi);
+        const double ok[] = {lo, hi}, bad[] = {lo - fmax(1e-13, fabs(lo) * 1e-3), hi + fmax(1, hi) * 1e-3};
+        for (int k = 0; k < 2; k++) {
+            nas_train_config cfg;
+            nas_train_config_default(&cfg);
+            nas_arch *a = small_cnn();
+            ASSERT_OK(nas_arch_set_hparam_num(a, NUMERIC[i], ok[k], &err), &err);
+            ASSERT_OK(nas_train_config_from_hparams(&cfg, a, &err), &err);
+            ASSERT_OK(nas_arch_set_hparam_num(a, NUMERIC[i], bad[k], &err), &err);
+            ASSERT_EQ_INT(nas_train_config_from_hparams(&cfg, a, &err), NAS_ERR_INVALID);
+            ASSERT_CONTAINS(err.msg, NUMERIC[i]);
+            nas_arch_destroy(a);
+        }
+    }
+}
+
 /* The one list of applied names: what nas_train_hparam_applies accepts is
  * what the warning leaves out and names as applied. */
 static void test_unused_hparams_named(void) {
@@ -262,6 +295,47 @@ static void test_train_cli_numbers(void) {
     ASSERT_EQ_INT(system(args), 0);
 }
 
+/* `nas train` checks --lr, --momentum, --weight-decay and --warmup against
+ * the bounds of the same arch hyperparameters (nas_train_hparam_range),
+ * before any data is read, with a usage error naming the flag. */
+static void test_train_cli_ranges(void) {
+    char dir[] = "/tmp/nas-test-train-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char arch[64], errlog[64], args[512], want[160];
+    snprintf(arch, sizeof arch, "%s/a.json", dir);
+    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+    static const struct {
+        const char *flag, *hparam, *bad[3], *edge[2];
+    } CASES[] = {
+        {"--lr", "lr", {"0", "-0.1", "1e6"}, {"1e-12", "100"}},
+        {"--momentum", "momentum", {"-1", "5", "0.99995"}, {"0", "0.9999"}},
+        {"--weight-decay", "weight_decay", {"-1", "-1e-9", "1.5"}, {"0", "1"}},
+        {"--warmup", "warmup_epochs", {"-1", "-0.5", "1001"}, {"0", "1000"}},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        double lo, hi;
+        ASSERT_EQ_INT(nas_train_hparam_range(CASES[i].hparam, &lo, &hi), 1);
+        for (int j = 0; j < 3; j++) {
+            snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data %s %s", arch,
+                     CASES[i].flag, CASES[i].bad[j]);
+            snprintf(want, sizeof want, "nas train: %s must be in [%g, %g] (as the hyperparameter %s), got %g",
+                     CASES[i].flag, lo, hi, CASES[i].hparam, atof(CASES[i].bad[j]));
+            cli_expect(args, errlog, 2, want);
+        }
+        for (int j = 0; j < 2; j++) {
+            snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data %s %s", arch,
+                     CASES[i].flag, CASES[i].edge[j]);
+            cli_expect(args, errlog, 1, "nonexistent-nas-data");
+        }
+    }
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(args), 0);
+}
+
 static void test_mismatched_data_refused(void) {
     nas_dataset tr = {0}, te = {0};
     nas_error err;
@@ -322,6 +396,8 @@ static const test_case TESTS[] = {
     {"unused_hparams_named", test_unused_hparams_named},
     {"train_cli_warns", test_train_cli_warns},
     {"train_cli_numbers", test_train_cli_numbers},
+    {"train_cli_ranges", test_train_cli_ranges},
+    {"hparam_ranges", test_hparam_ranges},
     {NULL, NULL},
 };
 

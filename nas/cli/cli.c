@@ -1,6 +1,6 @@
 /*
  * cli.c - helpers shared by the subcommands: error and usage messages,
- * number parsing for flags (nas/cli/cli.h).
+ * number parsing and range checks for flags (nas/cli/cli.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "evaluator/train.h"
 #include "nas/cli/cli.h"
 
 int cli_fail(const nas_error *err) {
@@ -62,4 +63,12 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
     }
     *out = v;
     return 1;
+}
+
+int cli_check_hparam(const char *cmd, const char *flag, const char *hparam, double v) {
+    double lo, hi;
+    NAS_ASSERT(nas_train_hparam_range(hparam, &lo, &hi));
+    if (!cli_num_given(v) || (v >= lo && v <= hi)) return 1;
+    cli_usage_error(cmd, "%s must be in [%g, %g] (as the hyperparameter %s), got %g", flag, lo, hi, hparam, v);
+    return 0;
 }

@@ -41,6 +41,11 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
  * cli_parse_double never returns, so no user value reads as "not given". */
 #define CLI_UNSET_NUM NAN
 #define cli_num_given(v) (!isnan(v))
+/* 0 with a usage error naming flag when v (given) is outside the range the
+ * built-in trainer accepts for hyperparameter hparam ("lr", "momentum",
+ * "weight_decay", "warmup_epochs": nas_train_hparam_range); 1 when inside
+ * or not given. */
+int cli_check_hparam(const char *cmd, const char *flag, const char *hparam, double v);
 
 int cmd_space(int argc, char **argv, const nas_logger *lg);
 int cmd_arch(int argc, char **argv, const nas_logger *lg);

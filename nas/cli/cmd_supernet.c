@@ -245,12 +245,13 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (f->val_images != CLI_UNSET && f->val_images < 1) return cli_usage_error(cmd, "--val-images must be >= 1");
     if (f->tseeds != CLI_UNSET && (f->tseeds < 1 || f->tseeds > 100))
         return cli_usage_error(cmd, "--train-seeds must be in 1..100");
-    if (cli_num_given(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
     if (f->ft_steps != CLI_UNSET && (f->ft_steps < 0 || f->ft_steps > 10000000))
         return cli_usage_error(cmd, "--finetune-steps must be in 0..10000000");
-    if (cli_num_given(f->ft_lr) && !(f->ft_lr > 0 && isfinite(f->ft_lr))) return cli_usage_error(cmd, "--finetune-lr must be > 0");
-    if (cli_num_given(f->wd) && !(f->wd >= 0)) return cli_usage_error(cmd, "--weight-decay must be >= 0");
-    if (cli_num_given(f->warmup) && !(f->warmup >= 0)) return cli_usage_error(cmd, "--warmup must be >= 0");
+    /* the bounds nas train (and an arch's hyperparameters) use for the same settings */
+    if (!cli_check_hparam(cmd, "--lr", "lr", f->lr) || !cli_check_hparam(cmd, "--finetune-lr", "lr", f->ft_lr) ||
+        !cli_check_hparam(cmd, "--weight-decay", "weight_decay", f->wd) ||
+        !cli_check_hparam(cmd, "--warmup", "warmup_epochs", f->warmup))
+        return CLI_EXIT_USAGE;
     if (cli_num_given(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
         return cli_usage_error(cmd, "--fraction must be in (0, 1]");
     if (cli_num_given(f->val_fraction) && !(f->val_fraction > 0 && f->val_fraction < 1))

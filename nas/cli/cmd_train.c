@@ -136,7 +136,11 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
     if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
     if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
-    if (cli_num_given(f->lr) && !(f->lr > 0)) return cli_usage_error(cmd, "--lr must be > 0");
+    /* the bounds of the same settings given as arch hyperparameters */
+    if (!cli_check_hparam(cmd, "--lr", "lr", f->lr) || !cli_check_hparam(cmd, "--momentum", "momentum", f->momentum) ||
+        !cli_check_hparam(cmd, "--weight-decay", "weight_decay", f->wd) ||
+        !cli_check_hparam(cmd, "--warmup", "warmup_epochs", f->warmup))
+        return CLI_EXIT_USAGE;
     if (cli_num_given(f->fraction) && !(f->fraction > 0 && f->fraction <= 1))
         return cli_usage_error(cmd, "--fraction must be in (0, 1]");
     if (cli_num_given(f->val_fraction) && !(f->val_fraction >= 0 && f->val_fraction < 1))
