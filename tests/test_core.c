@@ -1,5 +1,6 @@
 /* test_core.c - nas/core: status, pcg32, arena, fileio, arch IR and arch.json. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,89 @@ static void test_fileio(void) {
     ASSERT_EQ_INT(nas_file_read(path, &data, &len, &err), NAS_ERR_IO);
     ASSERT_CONTAINS(err.msg, "missing.txt: cannot open");
     char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Entries of dir other than . and .. */
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* The checks a command makes before its work: a writable path passes and
+ * leaves nothing behind, what is stored stays as it was, and each failure
+ * names the path given (never the temporary file) and the reason; an
+ * atomic write that cannot create its file says the same. */
+static void test_fileio_output_checks(void) {
+    char dir[] = "/tmp/nas-test-core-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char path[512], want[600], *data;
+    size_t len;
+    nas_error err;
+    /* a new file in an existing directory: nothing is created */
+    snprintf(path, sizeof path, "%s/new.json", dir);
+    ASSERT_OK(nas_file_check_writable(path, &err), &err);
+    ASSERT_EQ_INT(dir_entries(dir), 0);
+    /* an existing file is left as it is */
+    snprintf(path, sizeof path, "%s/kept.txt", dir);
+    ASSERT_OK(nas_file_write_atomic(path, "kept", 4, &err), &err);
+    ASSERT_OK(nas_file_check_writable(path, &err), &err);
+    ASSERT_OK(nas_file_read(path, &data, &len, &err), &err);
+    ASSERT_STR_EQ(data, "kept");
+    free(data);
+    ASSERT_EQ_INT(dir_entries(dir), 1);
+    /* a missing directory, a file as the directory, a directory as the file */
+    snprintf(path, sizeof path, "%s/missing/f.json", dir);
+    ASSERT_EQ_INT(nas_file_check_writable(path, &err), NAS_ERR_IO);
+    snprintf(want, sizeof want, "%s: cannot create the file: No such file or directory", path);
+    ASSERT_STR_EQ(err.msg, want);
+    ASSERT_EQ_INT(nas_file_write_atomic(path, "x", 1, &err), NAS_ERR_IO);
+    ASSERT_STR_EQ(err.msg, want); /* not "<path>.tmp.<pid>: ..." */
+    snprintf(path, sizeof path, "%s/kept.txt/f.json", dir);
+    ASSERT_EQ_INT(nas_file_check_writable(path, &err), NAS_ERR_IO);
+    snprintf(want, sizeof want, "%s: cannot create the file: Not a directory", path);
+    ASSERT_STR_EQ(err.msg, want);
+    ASSERT_EQ_INT(nas_file_check_writable(dir, &err), NAS_ERR_IO);
+    snprintf(want, sizeof want, "%s: is a directory", dir);
+    ASSERT_STR_EQ(err.msg, want);
+    /* a directory that cannot be renamed over */
+    snprintf(path, sizeof path, "%s/sub", dir);
+    ASSERT_OK(nas_mkdir_p(path, &err), &err);
+    ASSERT_EQ_INT(nas_file_write_atomic(path, "x", 1, &err), NAS_ERR_IO);
+    ASSERT_CONTAINS(err.msg, path);
+    ASSERT_CONTAINS(err.msg, ": write failed: ");
+    ASSERT_TRUE(strstr(err.msg, ".tmp.") == NULL);
+    ASSERT_EQ_INT(dir_entries(path), 0);
+    ASSERT_EQ_INT(dir_entries(dir), 2); /* kept.txt, sub: no temporary file left */
+    /* output directories: made, nested, and left empty */
+    snprintf(path, sizeof path, "%s/out/a/b", dir);
+    ASSERT_OK(nas_dir_prepare(path, &err), &err);
+    ASSERT_EQ_INT(dir_entries(path), 0);
+    ASSERT_OK(nas_dir_prepare(path, &err), &err); /* again: it exists */
+    snprintf(path, sizeof path, "%s/kept.txt", dir);
+    ASSERT_EQ_INT(nas_dir_prepare(path, &err), NAS_ERR_IO);
+    snprintf(want, sizeof want, "%s: not a directory", path);
+    ASSERT_STR_EQ(err.msg, want);
+    ASSERT_OK(nas_file_read(path, &data, &len, &err), &err);
+    ASSERT_STR_EQ(data, "kept");
+    free(data);
+    snprintf(path, sizeof path, "%s/kept.txt/sub", dir);
+    ASSERT_EQ_INT(nas_dir_prepare(path, &err), NAS_ERR_IO);
+    ASSERT_CONTAINS(err.msg, "kept.txt/sub: cannot create directory: Not a directory");
+    if (nas_path_exists("/proc/self")) { /* a file system that takes no new entries */
+        ASSERT_EQ_INT(nas_dir_prepare("/proc/nas-test-x", &err), NAS_ERR_IO);
+        ASSERT_CONTAINS(err.msg, "/proc/nas-test-x: cannot create directory: ");
+        ASSERT_EQ_INT(nas_file_check_writable("/proc/nas-test-x", &err), NAS_ERR_IO);
+        ASSERT_CONTAINS(err.msg, "/proc/nas-test-x: cannot create the file: ");
+        ASSERT_EQ_INT(nas_file_write_atomic("/proc/nas-test-x", "x", 1, &err), NAS_ERR_IO);
+        ASSERT_CONTAINS(err.msg, "/proc/nas-test-x: cannot create the file: ");
+    }
+    char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ_INT(system(cmd), 0);
 }
@@ -430,6 +514,7 @@ static const test_case TESTS[] = {
     {"arena", test_arena},
     {"arena_reset", test_arena_reset},
     {"fileio", test_fileio},
+    {"fileio_output_checks", test_fileio_output_checks},
     {"arch_shapes", test_arch_shapes},
     {"arch_shape_errors", test_arch_shape_errors},
     {"arch_json_round_trip", test_arch_json_round_trip},

@@ -1131,6 +1131,23 @@ static void test_cli_profile(void) {
     ASSERT_CONTAINS(text, "fit residuals:");
     ASSERT_CONTAINS(text, "sum + constant:");
     free(text);
+    /* a file that cannot be written is found before the profiling (no
+     * summary printed), named as given, not as its temporary file */
+    snprintf(cmd, sizeof cmd,
+             "%s profile %s -o test_latency_no_dir/lut.json --threads 1 --runs 3 --min-time 20 > %s 2>&1",
+             NAS_BINARY, sp, out);
+    ASSERT_EQ_INT(run(cmd), 1);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text,
+                    "nas: error: test_latency_no_dir/lut.json: cannot create the file: No such file or directory");
+    ASSERT_TRUE(strstr(text, ".tmp.") == NULL && strstr(text, "op keys") == NULL);
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s profile %s -o . --threads 1 --runs 3 --min-time 20 > %s 2>&1", NAS_BINARY, sp, out);
+    ASSERT_EQ_INT(run(cmd), 1);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "nas: error: .: is a directory");
+    ASSERT_TRUE(strstr(text, "op keys") == NULL);
+    free(text);
     nas_lut *t = NULL;
     ASSERT_OK(nas_lut_load(lut, &t, &err), &err);
     ASSERT_EQ_INT(nas_lut_size(t), 4 + 2 + 2); /* 4 convs, gap and fc on 4 or 8 channels */

@@ -638,6 +638,25 @@ static void test_cli(void) {
     ASSERT_TRUE(nas_path_exists(path));
     snprintf(args, sizeof args, "report %s -o %s/other.html", dir, dir);
     ASSERT_EQ_INT(run_nas(args), 0);
+    {
+        /* a file that cannot be written: the error names it, not its
+         * temporary file */
+        char cmd[1024], *text = NULL, want[600];
+        size_t len;
+        nas_error err;
+        snprintf(cmd, sizeof cmd, "'%s' report %s -o %s/no-dir/r.html > %s/cli-err.txt 2>&1", NAS_BINARY, dir, dir,
+                 dir);
+        int st = system(cmd);
+        ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        snprintf(path, sizeof path, "%s/cli-err.txt", dir);
+        ASSERT_OK(nas_file_read(path, &text, &len, &err), &err);
+        snprintf(want, sizeof want, "nas: error: %s/no-dir/r.html: cannot create the file: No such file or directory",
+                 dir);
+        ASSERT_CONTAINS(text, want);
+        ASSERT_TRUE(strstr(text, ".tmp.") == NULL);
+        free(text);
+        remove(path);
+    }
     snprintf(path, sizeof path, "%s/other.html", dir);
     ASSERT_TRUE(nas_path_exists(path));
     ASSERT_EQ_INT(run_nas("report /nonexistent/nas-study"), 1);

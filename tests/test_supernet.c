@@ -1079,6 +1079,48 @@ static void test_cli_numbers(void) {
     free(dir);
 }
 
+/* Where `nas supernet train|score|rank` write is checked before any work:
+ * the data (train) and the supernet (score, rank) do not exist here, so a
+ * path checked only when written would fail on them first. What is stored
+ * at the path stays, and errors name the path given. */
+static void test_cli_outputs_checked_first(void) {
+    char *dir = tmpdir(), args[2048], want[800], path[700];
+    snprintf(path, sizeof path, "%s/tiny.nas", dir);
+    write_bytes(path, TINY, strlen(TINY));
+    snprintf(path, sizeof path, "%s/afile", dir);
+    write_bytes(path, "stored", 6);
+    snprintf(args, sizeof args, "supernet train %s/tiny.nas --data idx:/nonexistent-nas-data --out %s", dir, path);
+    snprintf(want, sizeof want, "nas: error: %s: not a directory", path);
+    cli_expect(dir, args, 1, want);
+    snprintf(args, sizeof args, "supernet score %s/tiny.nas --supernet %s/none --sample 1 --extract %s", dir, dir,
+             path);
+    cli_expect(dir, args, 1, want);
+    file_contains(dir, "afile", "stored");
+    snprintf(args, sizeof args, "supernet rank %s/tiny.nas --supernet %s/none --standalone %s/afile/r.json", dir, dir,
+             dir);
+    snprintf(want, sizeof want, "nas: error: %s/afile/r.json: cannot create the file: Not a directory", dir);
+    cli_expect(dir, args, 1, want);
+    snprintf(args, sizeof args, "supernet rank %s/tiny.nas --supernet %s/none --standalone %s/no-dir/r.json", dir,
+             dir, dir);
+    snprintf(want, sizeof want, "nas: error: %s/no-dir/r.json: cannot create the file: No such file or directory",
+             dir);
+    cli_expect(dir, args, 1, want);
+    if (nas_path_exists("/proc/self")) {
+        snprintf(args, sizeof args, "supernet train %s/tiny.nas --data idx:/nonexistent-nas-data --out /proc/nas-x",
+                 dir);
+        cli_expect(dir, args, 1, "nas: error: /proc/nas-x: cannot create directory");
+    }
+    /* good paths get through to the missing data and supernet */
+    snprintf(args, sizeof args, "supernet train %s/tiny.nas --data idx:/nonexistent-nas-data --out %s/sn", dir, dir);
+    cli_expect(dir, args, 1, "nonexistent-nas-data");
+    snprintf(args, sizeof args, "supernet rank %s/tiny.nas --supernet %s/none --standalone %s/r.json", dir, dir, dir);
+    cli_expect(dir, args, 1, "none");
+    snprintf(path, sizeof path, "%s/r.json", dir);
+    ASSERT_TRUE(!nas_path_exists(path)); /* checked, not created */
+    rm_dir(dir);
+    free(dir);
+}
+
 /* Runs the rank command cmd[0..n) + extra + --standalone DIR/r1.json and
  * checks its exit status and that its output names the problem. */
 static void rank_refused(char *cmd, size_t cap, int n, const char *dir, const char *extra, int status,
@@ -1283,6 +1325,7 @@ static const test_case TESTS[] = {
     {"truth_parse", test_truth_parse},
     {"cli_rank", test_cli_rank},
     {"cli_numbers", test_cli_numbers},
+    {"cli_outputs_checked_first", test_cli_outputs_checked_first},
     {0, 0},
 };
 

@@ -336,6 +336,44 @@ static void test_train_cli_ranges(void) {
     ASSERT_EQ_INT(system(args), 0);
 }
 
+/* `nas train --out` makes its directory before any data is read (the data
+ * here does not exist, so a directory checked only after the training
+ * would fail on the data first); what is stored at the path stays. */
+static void test_train_cli_out_checked_first(void) {
+    char dir[] = "/tmp/nas-test-train-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char arch[64], errlog[64], file[64], args[512], want[256], *text;
+    size_t len;
+    snprintf(arch, sizeof arch, "%s/a.json", dir);
+    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
+    snprintf(file, sizeof file, "%s/afile", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+    ASSERT_OK(nas_file_write_atomic(file, "stored", 6, &err), &err);
+    snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out '%s'", arch, file);
+    snprintf(want, sizeof want, "nas: error: %s: not a directory", file);
+    cli_expect(args, errlog, 1, want);
+    ASSERT_OK(nas_file_read(file, &text, &len, &err), &err);
+    ASSERT_STR_EQ(text, "stored");
+    free(text);
+    snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out '%s/sub'", arch, file);
+    snprintf(want, sizeof want, "nas: error: %s/sub: cannot create directory: Not a directory", file);
+    cli_expect(args, errlog, 1, want);
+    if (nas_path_exists("/proc/self")) {
+        snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out /proc/nas-test-x", arch);
+        cli_expect(args, errlog, 1, "nas: error: /proc/nas-test-x: cannot create directory");
+    }
+    /* a good directory gets through to the (missing) data, made already */
+    snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out '%s/out/run'", arch, dir);
+    cli_expect(args, errlog, 1, "nonexistent-nas-data");
+    snprintf(file, sizeof file, "%s/out/run", dir);
+    ASSERT_TRUE(nas_path_exists(file));
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(args), 0);
+}
+
 static void test_mismatched_data_refused(void) {
     nas_dataset tr = {0}, te = {0};
     nas_error err;
@@ -397,6 +435,7 @@ static const test_case TESTS[] = {
     {"train_cli_warns", test_train_cli_warns},
     {"train_cli_numbers", test_train_cli_numbers},
     {"train_cli_ranges", test_train_cli_ranges},
+    {"train_cli_out_checked_first", test_train_cli_out_checked_first},
     {"hparam_ranges", test_hparam_ranges},
     {NULL, NULL},
 };

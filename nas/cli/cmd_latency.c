@@ -14,6 +14,7 @@
 #include "evaluator/latency.h"
 #include "nas/cli/cli.h"
 #include "nas/core/arch.h"
+#include "nas/core/fileio.h"
 #include "searchspace/space.h"
 
 static void latency_usage(FILE *out) {
@@ -483,6 +484,8 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     }
     if (!space_path) return cli_usage_error("profile", "missing the space file (SPACE.nas)");
     if (!out_path) return cli_usage_error("profile", "missing -o LUT.json");
+    /* the table's file is tried before the profiling, not after */
+    if (nas_file_check_writable(out_path, &err) != NAS_OK) return cli_fail(&err);
     if (ss_space_compile_file(space_path, stderr, &sp, &err) != NAS_OK) goto fail;
     if (sp->in_c == 0) {
         NAS_FAIL(&err, NAS_ERR_INVALID, "%s: a hyperparameter-only space has no network to profile",

@@ -286,6 +286,8 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_supernet_config_default(&cfg);
     cfg.lg = lg;
     cfg.progress = lg->level <= NAS_LOG_INFO;
+    /* where the checkpoints go is made (and tried) before the first epoch */
+    if (nas_dir_prepare(f.out, &err)) goto fail;
     if (nas_supernet_exists(f.out)) {
         if (nas_supernet_load(space, f.out, &cfg, &sn, &err)) goto fail;
         if (f.n_settings)
@@ -389,6 +391,8 @@ static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
     nas_data *data = NULL;
     nas_arch *a = NULL;
     nas_error err = {0};
+    /* OUT is made (and tried) before any scoring */
+    if (f.extract && nas_dir_prepare(f.extract, &err)) goto fail;
     if ((rc = open_all("supernet score", &f, lg, &space, &sn, &data)) >= 0) goto out;
     nas_supernet_score_options so;
     score_options(&f, &so);
@@ -508,6 +512,9 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    /* a FILE to create must be writable before any work (one that exists is
+     * checked below, when runs are missing: a complete one is only read) */
+    if (f.standalone && !nas_path_exists(f.standalone) && nas_file_check_writable(f.standalone, &err)) goto fail;
     if ((rc = open_all("supernet rank", &f, lg, &space, &sn, &data)) >= 0) goto out;
     const nas_supernet_config *cfg = nas_supernet_get_config(sn);
     nas_supernet_score_options so;
@@ -583,6 +590,7 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
                  f.standalone, gt.train_fraction, cfg->train_fraction, missing);
         goto fail;
     }
+    if (missing && f.standalone && nas_file_check_writable(f.standalone, &err)) goto fail;
     if (missing && !gt.train_batch) {
         NAS_FAIL(&err, NAS_ERR_INVALID,
                  "%s: no train_batch (written before the field): give --train-batch with the batch its runs used",

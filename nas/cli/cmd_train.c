@@ -14,6 +14,7 @@
 #include "evaluator/train.h"
 #include "nas/cli/cli.h"
 #include "nas/core/arch.h"
+#include "nas/core/fileio.h"
 
 static void train_usage(FILE *out) {
     fprintf(out,
@@ -236,6 +237,8 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     cfg.lg = lg;
     cfg.progress = lg->level <= NAS_LOG_INFO;
 
+    /* the output directory is made (and tried) before the work, not after */
+    if (f.out && nas_dir_prepare(f.out, &err)) goto fail;
     if (load_data(&f, &data, &err)) goto fail;
     if (f.augment) {
         int on = !strcmp(f.augment, "on");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nas/cli/cli.h"
+#include "nas/core/fileio.h"
 #include "nas/search/report.h"
 
 /* Matches "--name VALUE" or "--name=VALUE" (or a short alias); advances *i
@@ -216,7 +217,7 @@ int cmd_report(int argc, char **argv, const nas_logger *lg) {
     if (!out && !path) {
         fprintf(stderr, "nas: error: out of memory\n");
         rc = CLI_EXIT_ERROR;
-    } else if (nas_report_html_save(s, out ? out : path, &err)) {
+    } else if (nas_file_check_writable(out ? out : path, &err) || nas_report_html_save(s, out ? out : path, &err)) {
         rc = cli_fail(&err);
     } else {
         printf("%s\n", out ? out : path);

@@ -3,6 +3,7 @@
 #include "nas/core/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,28 +48,72 @@ nas_status nas_file_read(const char *path, char **data, size_t *len, nas_error *
     return NAS_OK;
 }
 
-nas_status nas_file_write_atomic(const char *path, const void *data, size_t len, nas_error *err) {
+/* The temporary file beside path that nas_file_write_atomic writes first:
+ * "<path>.tmp.<pid>", malloc'd (caller frees); NULL when out of memory. */
+static char *tmp_name(const char *path) {
     size_t n = strlen(path) + 32;
     char *tmp = malloc(n);
+    if (tmp) snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    return tmp;
+}
+
+nas_status nas_file_write_atomic(const char *path, const void *data, size_t len, nas_error *err) {
+    char *tmp = tmp_name(path);
     if (!tmp) return NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        nas_status s = NAS_FAIL(err, NAS_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        nas_status s = NAS_FAIL(err, NAS_ERR_IO, "%s: cannot create the file: %s", path, strerror(errno));
         free(tmp);
         return s;
     }
-    int ok = fwrite(data, 1, len, f) == len;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        nas_status s = NAS_FAIL(err, NAS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    /* the reason of the first step that failed */
+    int why = 0;
+    if (fwrite(data, 1, len, f) != len) why = errno ? errno : EIO;
+    if (fflush(f) != 0 && !why) why = errno;
+    if (fsync(fileno(f)) != 0 && !why) why = errno;
+    if (fclose(f) != 0 && !why) why = errno;
+    if (!why && rename(tmp, path) != 0) why = errno;
+    if (why) {
+        nas_status s = NAS_FAIL(err, NAS_ERR_IO, "%s: write failed: %s", path, strerror(why));
         remove(tmp);
         free(tmp);
         return s;
     }
     free(tmp);
+    return NAS_OK;
+}
+
+/* Creates and removes probe, a file that does not exist yet; 0 or errno.
+ * A probe that exists already (left by a killed process) is kept: its
+ * directory took a file once, which is all a check before the work can say. */
+static int probe_create(const char *probe) {
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) return errno == EEXIST ? 0 : errno;
+    close(fd);
+    return remove(probe) == 0 ? 0 : errno;
+}
+
+nas_status nas_file_check_writable(const char *path, nas_error *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return NAS_FAIL(err, NAS_ERR_IO, "%s: is a directory", path);
+    char *tmp = tmp_name(path);
+    if (!tmp) return NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", path);
+    int why = probe_create(tmp);
+    free(tmp);
+    if (why) return NAS_FAIL(err, NAS_ERR_IO, "%s: cannot create the file: %s", path, strerror(why));
+    return NAS_OK;
+}
+
+nas_status nas_dir_prepare(const char *path, nas_error *err) {
+    nas_status s = nas_mkdir_p(path, err);
+    if (s) return s;
+    size_t n = strlen(path) + 48;
+    char *probe = malloc(n);
+    if (!probe) return NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(probe, n, "%s/.nas-write-check.%ld", path, (long)getpid());
+    int why = probe_create(probe);
+    free(probe);
+    if (why) return NAS_FAIL(err, NAS_ERR_IO, "%s: cannot create files in the directory: %s", path, strerror(why));
     return NAS_OK;
 }
 
