@@ -8,6 +8,7 @@
  * Skipped (said so) where Debian's dataset-fashion-mnist is not installed.
  */
 #define _GNU_SOURCE
+#include <cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,47 @@ static void test_train_cli_out_checked_first(void) {
     ASSERT_EQ_INT(system(args), 0);
 }
 
+/* `nas train --json` writes valid JSON: a figure not measured (no
+ * validation split, --no-test) is null, as in metrics.json (it printed nan
+ * and -1); `nas eval` on an empty split is an error, not a NaN. */
+static void test_train_cli_json_unmeasured(void) {
+    if (!have_data()) {
+        printf("     skipped: %s not installed (dataset-fashion-mnist)\n", NAS_DATA_FASHION_MNIST_DIR);
+        return;
+    }
+    char dir[] = "/tmp/nas-test-train-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    char arch[64], out[64], errlog[64], args[512];
+    snprintf(arch, sizeof arch, "%s/a.json", dir);
+    snprintf(out, sizeof out, "%s/out.json", dir);
+    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+    char cmd[768];
+    snprintf(cmd, sizeof cmd,
+             "'%s' -q train --arch '%s' --epochs 1 --fraction 0.01 --val-fraction 0 --no-test --threads 1 "
+             "--json --out '%s/run' >'%s'",
+             NAS_BINARY, arch, dir, out);
+    ASSERT_EQ_INT(system(cmd), 0);
+    char *text;
+    size_t len;
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    cJSON *j = cJSON_Parse(text);
+    if (!j) TEST_FAIL_("not JSON: %s", text);
+    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(j, "val_loss")));
+    ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(j, "test_accuracy")));
+    ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(j, "train_loss")));
+    cJSON_Delete(j);
+    free(text);
+    snprintf(args, sizeof args, "eval --arch '%s' --weights '%s/run/weights.nasw' --split val --val-fraction 0",
+             arch, dir);
+    cli_expect(args, errlog, 1, "the val split of fashion-mnist has no images");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
 static void test_mismatched_data_refused(void) {
     nas_dataset tr = {0}, te = {0};
     nas_error err;
@@ -436,6 +478,7 @@ static const test_case TESTS[] = {
     {"train_cli_numbers", test_train_cli_numbers},
     {"train_cli_ranges", test_train_cli_ranges},
     {"train_cli_out_checked_first", test_train_cli_out_checked_first},
+    {"train_cli_json_unmeasured", test_train_cli_json_unmeasured},
     {"hparam_ranges", test_hparam_ranges},
     {NULL, NULL},
 };

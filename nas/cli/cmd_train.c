@@ -3,6 +3,7 @@
  * (scoring saved weights on a split).
  */
 #define _GNU_SOURCE
+#include <cJSON.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
@@ -272,16 +273,29 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
         for (int i = 0; NAMES[i]; i++) report_metric(metrics, NAMES[i], nas_train_metric(&res, NAMES[i]), 0);
         fclose(metrics);
     }
-    if (f.json) {
-        printf("{\"epochs\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f, \"val_loss\": %.6f, "
-               "\"val_accuracy\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
-               "\"images_per_s\": %.1f, \"seconds\": %.3f}\n",
-               res.epochs_done, res.train_loss, res.train_acc, res.val_loss, res.val_acc,
-               isnan(res.test_loss) ? -1.0 : res.test_loss, isnan(res.test_acc) ? -1.0 : res.test_acc,
-               res.images_per_s, res.seconds);
+    if (f.json) { /* a figure not measured (no validation or test split) is null, as in metrics.json */
+        cJSON *o = cJSON_CreateObject();
+        const struct {
+            const char *name;
+            double v;
+        } F[] = {{"epochs", res.epochs_done},       {"train_loss", res.train_loss}, {"train_accuracy", res.train_acc},
+                 {"val_loss", res.val_loss},        {"val_accuracy", res.val_acc},  {"test_loss", res.test_loss},
+                 {"test_accuracy", res.test_acc},   {"images_per_s", res.images_per_s}, {"seconds", res.seconds}};
+        int ok = o != NULL;
+        for (size_t i = 0; ok && i < sizeof F / sizeof F[0]; i++)
+            ok = (isnan(F[i].v) ? cJSON_AddNullToObject(o, F[i].name) : cJSON_AddNumberToObject(o, F[i].name, F[i].v)) != NULL;
+        char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (!text) {
+            NAS_FAIL(&err, NAS_ERR_NOMEM, "out of memory printing the result");
+            goto fail;
+        }
+        printf("%s\n", text);
+        cJSON_free(text);
     } else {
-        printf("trained %d epochs in %.1f s (%.0f images/s): val accuracy %.2f%%", res.epochs_done,
-               res.seconds, res.images_per_s, 100 * res.val_acc);
+        printf("trained %d epochs in %.1f s (%.0f images/s): ", res.epochs_done, res.seconds, res.images_per_s);
+        if (isnan(res.val_acc)) printf("no validation split");
+        else printf("val accuracy %.2f%%", 100 * res.val_acc);
         if (!isnan(res.test_acc)) printf(", test accuracy %.2f%%", 100 * res.test_acc);
         printf("\n");
         if (f.out) printf("wrote %s/weights.nasw, arch.json, metrics.json\n", f.out);
@@ -308,9 +322,14 @@ int cmd_eval(int argc, char **argv, const nas_logger *lg) {
     if (load_data(&f, &data, &err)) goto fail;
     nas_split split = f.split && !strcmp(f.split, "val") ? NAS_SPLIT_VAL : NAS_SPLIT_TEST;
     double loss, acc;
-    if (nas_eval_run(a, data, f.weights, split, f.batch > 0 ? (int)f.batch : 256, &loss, &acc, &err)) goto fail;
     const char *name = split == NAS_SPLIT_VAL ? "val" : "test";
     size_t n = split == NAS_SPLIT_VAL ? data->val.n : data->test.n;
+    if (n == 0) {
+        NAS_FAIL(&err, NAS_ERR_INVALID, "the %s split of %s has no images%s", name, data->name,
+                 split == NAS_SPLIT_VAL ? " (--val-fraction 0?)" : "");
+        goto fail;
+    }
+    if (nas_eval_run(a, data, f.weights, split, f.batch > 0 ? (int)f.batch : 256, &loss, &acc, &err)) goto fail;
     if (f.json)
         printf("{\"split\": \"%s\", \"images\": %zu, \"loss\": %.6f, \"accuracy\": %.6f}\n", name, n, loss, acc);
     else
