@@ -890,6 +890,10 @@ nomem:
 static nas_status engine_build(const nas_arch *a, int batch, const nas_param *params, int n_params,
                                int reuse, nas_engine **out, nas_error *err) {
     int n = a->n_nodes;
+    *out = NULL;
+    if (n < 2) /* no layer: 0x0x0 input (hyperparameters only) or the input alone */
+        return NAS_FAIL(err, NAS_ERR_INVALID, "the arch has no network to run (%s)",
+                        n == 0 ? "input 0x0x0: hyperparameters only" : "no layers");
     nas_engine *e = calloc(1, sizeof *e);
     plan_node *plan = malloc((size_t)n * sizeof *plan);
     int *cons = malloc((size_t)n * sizeof *cons), *only = malloc((size_t)n * sizeof *only);

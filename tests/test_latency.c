@@ -1071,6 +1071,25 @@ static void test_cli(void) {
     ASSERT_EQ_INT(run(cmd), 2);
     snprintf(cmd, sizeof cmd, "%s latency missing.json 2>/dev/null", NAS_BINARY);
     ASSERT_EQ_INT(run(cmd), 1);
+    /* --nodes without --lut; fewer runs than a block said as such */
+    snprintf(cmd, sizeof cmd, "%s latency %s --nodes 2>/dev/null", NAS_BINARY, path);
+    ASSERT_EQ_INT(run(cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s latency %s --runs 5 --min-time 0 --threads 1 > %s", NAS_BINARY, path, out);
+    ASSERT_EQ_INT(run(cmd), 0);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "(median of all 5 runs, fewer than a block)");
+    free(text);
+    /* an arch without a network (hyperparameters only): named, no oneDNN error */
+    static const char hp[] = "{\"format\":\"nas-arch\",\"version\":1,\"input\":[0,0,0],\"classes\":0,"
+                             "\"hparams\":{\"lr\":0.1},\"nodes\":[]}";
+    const char *hp_path = "test_latency_hp.json";
+    ASSERT_OK(nas_file_write_atomic(hp_path, hp, strlen(hp), &err), &err);
+    snprintf(cmd, sizeof cmd, "%s latency %s > %s 2>&1", NAS_BINARY, hp_path, out);
+    ASSERT_EQ_INT(run(cmd), 1);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "test_latency_hp.json: the arch has no network to run (input 0x0x0: hyperparameters only)");
+    free(text);
+    remove(hp_path);
     /* a table without this arch's ops: a clear error, or measuring with --fallback */
     static const char table[] =
         "{\"format\": \"nas-latency-lut\", \"version\": 1, \"machine\": {\"cpu\": \"Elsewhere 1\", "

@@ -615,6 +615,10 @@ static void test_cli(void) {
     ASSERT_EQ_INT(run_nas("trials /nonexistent/nas-study"), 1);
     snprintf(args, sizeof args, "trials %s --bogus", dir);
     ASSERT_EQ_INT(run_nas(args), 2);
+    snprintf(args, sizeof args, "trials %s --json --csv", dir); /* one format, not the last one */
+    ASSERT_EQ_INT(run_nas(args), 2);
+    snprintf(args, sizeof args, "trials %s --json --json", dir);
+    ASSERT_EQ_INT(run_nas(args), 0);
     snprintf(args, sizeof args, "trials %s --state weird", dir);
     ASSERT_EQ_INT(run_nas(args), 2);
     snprintf(args, sizeof args, "trials %s --limit x", dir);

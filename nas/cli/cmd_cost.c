@@ -80,7 +80,10 @@ int cmd_cost(int argc, char **argv, const nas_logger *lg) {
         if (h && h->str && nas_cost_optim_parse(h->str) >= 0)
             optim = (nas_cost_optim)nas_cost_optim_parse(h->str);
     }
-    if (nas_cost_compute(a, (int)batch, optim, &c, &err) != NAS_OK) goto fail;
+    if (nas_cost_compute(a, (int)batch, optim, &c, &err) != NAS_OK) {
+        nas_error_prefix(&err, "%s", path);
+        goto fail;
+    }
     if (json) {
         if (nas_cost_to_json(a, &c, nodes, &text, &err) != NAS_OK) goto fail;
         printf("%s\n", text);

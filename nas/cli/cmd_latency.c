@@ -192,6 +192,7 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     }
     if (!path) return cli_usage_error("latency", "missing the arch file (A.json)");
     if (fallback && !lut_path) return cli_usage_error("latency", "--fallback needs --lut");
+    if (nodes && !lut_path) return cli_usage_error("latency", "--nodes needs --lut (it lists the table's values)");
     if (clock_path && lut_path)
         return cli_usage_error("latency", "--clock measures and --lut predicts: one or the other");
     o.min_time_ms = min_time;
@@ -248,7 +249,10 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
         nas_error_clear(&err);
     }
     nas_latency l;
-    if (nas_latency_measure(a, &o, &l, &err) != NAS_OK) goto fail;
+    if (nas_latency_measure(a, &o, &l, &err) != NAS_OK) {
+        nas_error_prefix(&err, "%s", path);
+        goto fail;
+    }
     if (json) {
         if (!print_json(&l, clock_ms, 0, 0, o.batch, threads, NULL, NULL, 0, a)) goto nomem;
     } else if (clock_ms > 0) {
@@ -258,9 +262,12 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
                l.clock_ratio * clock_ms, clock_path, l.runs, l.clock_ratio, clock_ms, l.block_ms,
                l.loop_ms, l.span_ms, o.batch, threads);
     } else {
-        printf("latency %.4f ms (fastest block of %d runs), median %.4f ms, p90 %.4f ms (min %.4f, "
+        char how[64];
+        if (l.runs >= NAS_LATENCY_BLOCK) snprintf(how, sizeof how, "fastest block of %d runs", NAS_LATENCY_BLOCK);
+        else snprintf(how, sizeof how, "median of all %d runs, fewer than a block", l.runs);
+        printf("latency %.4f ms (%s), median %.4f ms, p90 %.4f ms (min %.4f, "
                "mean %.4f; %d runs over %.0f ms after %d warm-up, batch %d, %d threads pinned)\n",
-               l.block_ms, NAS_LATENCY_BLOCK, l.median_ms, l.p90_ms, l.min_ms, l.mean_ms, l.runs,
+               l.block_ms, how, l.median_ms, l.p90_ms, l.min_ms, l.mean_ms, l.runs,
                l.span_ms, o.warmup, o.batch, threads);
     }
     rc = CLI_EXIT_OK;

@@ -81,10 +81,11 @@ int cmd_trials(int argc, char **argv, const nas_logger *lg) {
         if (is_help(a)) {
             trials_usage(stdout);
             return CLI_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            o.format = NAS_REPORT_JSON;
-        } else if (!strcmp(a, "--csv")) {
-            o.format = NAS_REPORT_CSV;
+        } else if (!strcmp(a, "--json") || !strcmp(a, "--csv")) {
+            nas_report_format want = !strcmp(a, "--json") ? NAS_REPORT_JSON : NAS_REPORT_CSV;
+            if (o.format != NAS_REPORT_TABLE && o.format != want)
+                return cli_usage_error("trials", "--json and --csv: one format at a time");
+            o.format = want;
         } else if (flag_value(argc, argv, &i, "--state", NULL, &val)) {
             if (!val || !*val) return cli_usage_error("trials", "--state needs a value");
             if ((rc = parse_states(val, &o.states))) return rc;
