@@ -174,6 +174,9 @@ static void test_fileio(void) {
     snprintf(path, sizeof path, "%s/missing.txt", dir);
     ASSERT_EQ_INT(nas_file_read(path, &data, &len, &err), NAS_ERR_IO);
     ASSERT_CONTAINS(err.msg, "missing.txt: cannot open");
+    /* a directory given as a file: the reason, not just "read failed" */
+    ASSERT_EQ_INT(nas_file_read(sub, &data, &len, &err), NAS_ERR_IO);
+    ASSERT_CONTAINS(err.msg, "a/b/c: read failed: Is a directory");
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ASSERT_EQ_INT(system(cmd), 0);

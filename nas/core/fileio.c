@@ -32,15 +32,16 @@ nas_status nas_file_read(const char *path, char **data, size_t *len, nas_error *
             buf = bigger;
             cap *= 2;
         }
+        errno = 0;
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), why = errno; /* EISDIR for a directory */
     fclose(f);
     if (bad) {
         free(buf);
-        return NAS_FAIL(err, NAS_ERR_IO, "%s: read failed", path);
+        return NAS_FAIL(err, NAS_ERR_IO, "%s: read failed: %s", path, why ? strerror(why) : "I/O error");
     }
     buf[n] = '\0';
     *data = buf;
