@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "nas/core/fileio.h"
+#include "nas/core/log.h"
 #include "nas/core/pcg32.h"
 #include "nas/search/search.h"
 #include "nas/search/store.h"
@@ -864,6 +865,52 @@ static void test_function_resume_needs_function(void) {
     ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_USAGE);
 }
 
+/* SIGTERM (or SIGINT) stops a job cleanly: the running trial program is
+ * ended with it (before, it outlived the job), its trial goes back to
+ * pending, the study is marked stopped and nas exits 128 + 15. */
+static void test_sigterm_stops_trials(void) {
+    char space[512], dir[512], pidfile[512], prog[600], cmd[700];
+    kill_job_files(space, cmd); /* kill.nas */
+    snprintf(dir, sizeof dir, "%s/sigterm", tmp);
+    snprintf(pidfile, sizeof pidfile, "%s/sigterm.pid", tmp);
+    snprintf(prog, sizeof prog, "echo $$ > '%s'; sleep 60; echo never", pidfile);
+    write_file("sigterm.sh", prog);
+    snprintf(cmd, sizeof cmd, "sh %s/sigterm.sh", tmp);
+    char *args[] = {"nas", "-q", "search", space, "--controller", "random", "--max-trials", "1",
+                    "--trial-cmd", cmd, "--study", dir, NULL};
+    pid_t pid = spawn_nas(args, NULL);
+    pid_t trial = 0;
+    for (int i = 0; i < 200 && trial <= 0; i++) { /* up to 10 s for the program to start */
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        char *text = nas_path_exists(pidfile) ? slurp(pidfile) : NULL;
+        if (text) trial = (pid_t)atol(text);
+        free(text);
+    }
+    ASSERT_TRUE(trial > 0);
+    ASSERT_EQ_INT(kill(trial, 0), 0); /* running */
+    double t0 = nas_time_now();
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ_INT(WEXITSTATUS(st), 128 + SIGTERM);
+    ASSERT_TRUE(nas_time_now() - t0 < 20); /* not the program's 60 s */
+    ASSERT_TRUE(kill(trial, 0) != 0);      /* ended with the job */
+    nas_store *s;
+    nas_error err;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    char *status = NULL;
+    ASSERT_OK(nas_store_get_status(s, &status, &err), &err);
+    ASSERT_STR_EQ(status, "stopped");
+    free(status);
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    ASSERT_OK(nas_store_trial_counts(s, c, &err), &err);
+    ASSERT_EQ_INT(c[NAS_TRIAL_PENDING], 1);
+    ASSERT_EQ_INT(c[NAS_TRIAL_RUNNING] + c[NAS_TRIAL_FAILED] + c[NAS_TRIAL_COMPLETE], 0);
+    nas_store_close(s);
+}
+
 /* --latency measure in the study's unit: a new study stores its clock
  * reference (latency_clock_ms), every later run of it (the same command, or
  * --resume) measures ratio x that stored reference. Scaling the stored
@@ -1169,6 +1216,7 @@ static const test_case TESTS[] = {
     {"function_resume", test_function_resume},
     {"function_resume_needs_function", test_function_resume_needs_function},
     {"latency_clock_reference", test_latency_clock_reference},
+    {"sigterm_stops_trials", test_sigterm_stops_trials},
     {"bad_values_create_no_study", test_bad_values_create_no_study},
     {"resume_refuses_spec_flags", test_resume_refuses_spec_flags},
     {"resume_keeps_limits", test_resume_keeps_limits},

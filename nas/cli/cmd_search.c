@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <cJSON.h>
 #include <getopt.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,9 @@ static void search_usage(FILE *out) {
             "best is written to DIR/best/. Running the same command on the same --study\n"
             "continues a killed job; a job on a study another job is running is refused.\n"
             "Every option is checked before the study is created: a bad value leaves none.\n"
+            "Ctrl-C or SIGTERM stops the job cleanly: running trial programs are ended,\n"
+            "their trials re-run on --resume, the study is marked stopped (a second\n"
+            "signal stops at once).\n"
             "The train evaluator trains with the hyperparameters `nas train` knows (lr,\n"
             "batch_size, optimizer, ...) and warns about the others.\n"
             "\n"
@@ -111,6 +115,24 @@ static const struct option OPTS[] = {
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
+
+/* SIGINT / SIGTERM: the first asks the job to stop (it ends its trial
+ * programs and marks the study stopped, nas_search_options.stop); a second
+ * ends the process at once. The one process-wide state of the command: a
+ * signal handler can reach nothing else. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) {
+    if (stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+    static const char msg[] = "\nnas: stopping: ending the running trials (again to stop at once)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
 
 /* The options --resume allows: they do not change the stored job spec (the
  * limits are its ignorable keys, nas/search/search.c). */
@@ -386,10 +408,23 @@ int cmd_search(int argc, char **argv, const nas_logger *lg) {
     }
     o.lg = lg;
     o.progress = lg->level <= NAS_LOG_INFO;
+    stop_signal = 0;
+    o.stop = &stop_signal;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     nas_error err = {0};
     nas_search_summary sum;
-    if (nas_search_run(&o, &sum, &err)) {
+    nas_status st = nas_search_run(&o, &sum, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (st) {
         rc = cli_fail(&err);
+        if (st == NAS_ERR_INTERRUPTED && stop_signal) rc = 128 + stop_signal; /* as the signal would */
         goto done;
     }
     printf("study %s: %d complete, %d failed, %d pruned", sum.study_dir, sum.completed, sum.failed, sum.pruned);

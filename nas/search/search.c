@@ -721,11 +721,42 @@ static nas_status setup_latency(job *j, nas_error *err) {
     return NAS_OK;
 }
 
+static void slot_history_free(slot *sl);
+
+/* The caller asked the job to stop (nas_search_options.stop). */
+static int stop_requested(const job *j) { return j->o.stop && *j->o.stop; }
+
+/* The job stops on request: trial programs still running are ended and
+ * their trials go back to pending (a resume re-runs them, as after a kill),
+ * the study is marked stopped. Returns NAS_ERR_INTERRUPTED, or the store's
+ * error. */
+static nas_status stop_job(job *j, nas_error *err) {
+    for (int i = 0; i < MAX_PARALLEL; i++) {
+        slot *sl = &j->slots[i];
+        if (!sl->t) continue;
+        nas_trial_cancel(sl->t, "stopped");
+        size_t k;
+        nas_error e = {0};
+        nas_trial_wait_any(&sl->t, 1, -1, &k, &e); /* the kill grace period bounds it */
+        nas_trial_destroy(sl->t);
+        sl->t = NULL;
+        slot_history_free(sl);
+        j->running--;
+    }
+    int64_t requeued = 0;
+    nas_status s = nas_store_requeue_running(j->store, &requeued, err);
+    if (!s) s = nas_store_set_status(j->store, "stopped", err);
+    if (s) return s;
+    return NAS_FAIL(err, NAS_ERR_INTERRUPTED,
+                    "stopped on request: %lld trial%s back to pending; continue with `nas search --resume %s`",
+                    (long long)requeued, requeued == 1 ? "" : "s", j->dir);
+}
+
 static int supernet_epoch_line(void *user, const nas_supernet_report *r) {
     job *j = user;
     nas_log(j->lg, NAS_LOG_INFO, "supernet epoch %d/%d  loss %.4f  acc %.2f%%  %.1f s", r->epoch, r->epochs,
             r->train_loss, 100 * r->train_acc, r->seconds);
-    return 0;
+    return stop_requested(j); /* the epoch's checkpoint is written: a resume goes on from it */
 }
 
 /* The supernet scores architectures: a hyperparameter decision of the space
@@ -784,6 +815,7 @@ static nas_status setup_supernet(job *j, nas_error *err) {
                 j->data->train.n, j->data->name);
         nas_supernet_result r;
         if ((s = nas_supernet_train(j->sn, j->data, dir, &r, err))) return s;
+        if (stop_requested(j)) return stop_job(j, err);
     }
     return NAS_OK;
 }
@@ -1374,11 +1406,15 @@ static nas_status trial_loop(job *j, nas_error *err) {
     if (!j->o.progress) j->bar.interval = 1e9;
     int exhausted = 0;
     for (;;) {
+        if (stop_requested(j)) { /* checked at least every second (the wait below) */
+            s = stop_job(j, err);
+            goto done;
+        }
         int over_time = out_of_time(j);
         int enough = j->completed + j->pruned + j->running >= j->o.max_trials;
         int too_many_failed = j->failed >= j->o.max_failed_trials;
         /* start trials while there is room */
-        while (!over_time && !enough && !too_many_failed && !exhausted && j->running < P) {
+        while (!over_time && !enough && !too_many_failed && !exhausted && j->running < P && !stop_requested(j)) {
             next_trial nt;
             int got;
             if ((s = next_point(j, pt, &nt, &got, err))) goto done;
@@ -1507,7 +1543,20 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     spec.command = cmd;
     spec.objective = "accuracy";
     nas_log(j->lg, NAS_LOG_INFO, "stage 2: retraining trial %lld for %d epochs", (long long)r->number, j->o.final_epochs);
-    if ((s = nas_trial_run(&spec, &t, err))) goto done;
+    if ((s = nas_trial_start(&spec, &t, err))) goto done;
+    for (;;) { /* the training program runs until it ends, or the job is asked to stop */
+        size_t k;
+        s = nas_trial_wait_any(&t, 1, 1.0, &k, err);
+        if (s == NAS_OK) break;
+        if (s != NAS_ERR_TIMEOUT) goto done;
+        if (stop_requested(j)) nas_trial_cancel(t, "stopped");
+    }
+    if (stop_requested(j)) {
+        nas_store_set_status(j->store, "stopped", NULL);
+        s = NAS_FAIL(err, NAS_ERR_INTERRUPTED, "stopped on request during stage 2; continue with `nas search --resume %s`",
+                     j->dir);
+        goto done;
+    }
     const nas_trial_result *res = nas_trial_result_get(t);
     if (res->state != NAS_TRIAL_COMPLETE) {
         s = NAS_FAIL(err, NAS_ERR_INVALID, "stage 2 training of trial %lld failed: %s", (long long)r->number, res->reason);

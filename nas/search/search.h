@@ -33,6 +33,7 @@
 #ifndef NAS_SEARCH_SEARCH_H
 #define NAS_SEARCH_SEARCH_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "controller/controller.h"
@@ -76,6 +77,13 @@ typedef struct nas_search_options {
     nas_search_objective objective; /* the function evaluator's objective; a resumed
                                        "function" study needs it again */
     void *objective_user;     /* passed to objective */
+    /* the caller's stop request, e.g. set by a SIGINT/SIGTERM handler (may be
+       NULL): once *stop is non-zero the job stops at the next check (every
+       second while trial programs run, between trials, after a supernet
+       epoch): running trial programs are ended (SIGTERM, then SIGKILL), their
+       trials go back to pending (a resume re-runs them), the status becomes
+       "stopped" and nas_search_run returns NAS_ERR_INTERRUPTED */
+    const volatile sig_atomic_t *stop;
     /* the limits: NAS_SEARCH_UNSET, or a value that is stored with the study
        (the next resume keeps it) */
     int max_trials;           /* completed trials wanted (default 50) */
