@@ -105,7 +105,7 @@ double nas_store_created_at(const nas_store *st);
  * rest of the spec the study's. */
 nas_status nas_store_spec_merge(nas_store *st, const char *patch_json, nas_error *err);
 
-/* Study status: "running", "finished", "interrupted" or any short word the
+/* Study status: "running", "finished", "failed", "stopped" or any short word the
  * search loop chooses. get returns a malloc'd copy (caller frees). */
 nas_status nas_store_set_status(nas_store *st, const char *status, nas_error *err);
 nas_status nas_store_get_status(nas_store *st, char **status, nas_error *err);
