@@ -412,6 +412,9 @@ static void test_train_cli_json_unmeasured(void) {
     snprintf(args, sizeof args, "eval --arch '%s' --weights '%s/run/weights.nasw' --split val --val-fraction 0",
              arch, dir);
     cli_expect(args, errlog, 1, "the val split of fashion-mnist has no images");
+    /* a training flag given to eval is refused, not ignored */
+    snprintf(args, sizeof args, "eval --arch '%s' --weights '%s/run/weights.nasw' --lr 0.1", arch, dir);
+    cli_expect(args, errlog, 2, "--lr is a flag of `nas train` (eval trains nothing)");
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ASSERT_EQ_INT(system(cmd), 0);
 }

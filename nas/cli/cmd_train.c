@@ -315,6 +315,19 @@ int cmd_eval(int argc, char **argv, const nas_logger *lg) {
     int rc = parse_flags("eval", argc, argv, &f, eval_usage);
     if (rc >= 0) return rc;
     if (!f.weights) return cli_usage_error("eval", "--weights is required");
+    /* training flags do nothing here: refused, not ignored */
+    const char *train_only = f.epochs != CLI_UNSET           ? "--epochs"
+                             : cli_num_given(f.lr)           ? "--lr"
+                             : f.optimizer                   ? "--optimizer"
+                             : cli_num_given(f.momentum)     ? "--momentum"
+                             : cli_num_given(f.wd)           ? "--weight-decay"
+                             : f.schedule                    ? "--schedule"
+                             : cli_num_given(f.warmup)       ? "--warmup"
+                             : f.augment                     ? "--augment"
+                             : f.out                         ? "--out"
+                             : f.no_test                     ? "--no-test"
+                                                             : NULL;
+    if (train_only) return cli_usage_error("eval", "%s is a flag of `nas train` (eval trains nothing)", train_only);
     nas_error err = {0};
     nas_arch *a = NULL;
     nas_data *data = NULL;
