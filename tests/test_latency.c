@@ -1071,6 +1071,12 @@ static void test_cli(void) {
     ASSERT_EQ_INT(run(cmd), 2);
     snprintf(cmd, sizeof cmd, "%s latency missing.json 2>/dev/null", NAS_BINARY);
     ASSERT_EQ_INT(run(cmd), 1);
+    /* more measuring threads than CPUs (each is pinned to its own) */
+    snprintf(cmd, sizeof cmd, "%s latency %s --threads 1000 > %s 2>&1", NAS_BINARY, path, out);
+    ASSERT_EQ_INT(run(cmd), 2);
+    ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+    ASSERT_CONTAINS(text, "each measuring thread needs its own");
+    free(text);
     /* --nodes without --lut; fewer runs than a block said as such */
     snprintf(cmd, sizeof cmd, "%s latency %s --nodes 2>/dev/null", NAS_BINARY, path);
     ASSERT_EQ_INT(run(cmd), 2);

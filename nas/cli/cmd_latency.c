@@ -4,6 +4,8 @@
  * that table for a search space on this machine). See evaluator/latency.h;
  * this file only parses flags, samples the space and prints.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +151,19 @@ static int print_json(const nas_latency *l, double clock_ms, double ms, double s
     return 1;
 }
 
+/* --threads above the CPUs this process may use: each measuring thread is
+ * pinned to its own CPU, so more would share CPUs and time the sharing. */
+static int threads_fit(const char *cmd, int threads) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (threads < 1 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 1;
+    int n = CPU_COUNT(&allowed);
+    if (threads <= n) return 1;
+    cli_usage_error(cmd, "--threads %d: this process may use %d CPU%s, and each measuring thread needs its own",
+                    threads, n, n == 1 ? "" : "s");
+    return 0;
+}
+
 int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     const char *path = NULL, *lut_path = NULL, *clock_path = NULL;
     double clock_ms = 0;
@@ -193,6 +208,7 @@ int cmd_latency(int argc, char **argv, const nas_logger *lg) {
     if (!path) return cli_usage_error("latency", "missing the arch file (A.json)");
     if (fallback && !lut_path) return cli_usage_error("latency", "--fallback needs --lut");
     if (nodes && !lut_path) return cli_usage_error("latency", "--nodes needs --lut (it lists the table's values)");
+    if (!threads_fit("latency", threads)) return CLI_EXIT_USAGE;
     if (clock_path && lut_path)
         return cli_usage_error("latency", "--clock measures and --lut predicts: one or the other");
     o.min_time_ms = min_time;
@@ -491,6 +507,7 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     }
     if (!space_path) return cli_usage_error("profile", "missing the space file (SPACE.nas)");
     if (!out_path) return cli_usage_error("profile", "missing -o LUT.json");
+    if (!threads_fit("profile", threads)) return CLI_EXIT_USAGE;
     /* the table's file is tried before the profiling, not after */
     if (nas_file_check_writable(out_path, &err) != NAS_OK) return cli_fail(&err);
     if (ss_space_compile_file(space_path, stderr, &sp, &err) != NAS_OK) goto fail;
