@@ -1153,6 +1153,30 @@ static void test_cli_rank(void) {
              NAS_BINARY, dir, dir, dir, dir);
     ASSERT_EQ_INT(run_cmd(cmd), 1);
     file_contains(dir, "out.txt", "the sandwich rule and fair sampling exclude each other");
+    /* an arch of another space: the error names its file */
+    {
+        ss_space *o = compile("other", OTHER);
+        ASSERT_TRUE(o != NULL);
+        double *pt = ss_point_alloc(o);
+        pcg32 r;
+        pcg32_seed(&r, 2, 2);
+        ss_space_sample(o, &r, pt);
+        nas_arch *foreign = NULL;
+        ASSERT_OK(ss_space_realize(o, pt, &foreign, &err), &err);
+        snprintf(path, sizeof path, "%s/foreign.json", dir);
+        ASSERT_OK(nas_arch_save(foreign, path, &err), &err);
+        nas_arch_destroy(foreign);
+        free(pt);
+        ss_space_destroy(o);
+        snprintf(cmd, sizeof cmd,
+                 "%s supernet score %s/tiny.nas --supernet %s/sn --arch %s --threads 1 --batch 16 "
+                 "--recal-batches 2 > %s/out.txt 2>&1",
+                 NAS_BINARY, dir, dir, path, dir);
+        ASSERT_EQ_INT(run_cmd(cmd), 1);
+        char want[800];
+        snprintf(want, sizeof want, "%s: ", path);
+        file_contains(dir, "out.txt", want);
+    }
     const char *rank = "%s supernet rank %s/tiny.nas --supernet %s/sn --archs 3 --threads 1 --batch 16 "
                        "--recal-batches 2";
     int n = snprintf(cmd, sizeof cmd, rank, NAS_BINARY, dir, dir);
