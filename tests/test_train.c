@@ -237,6 +237,18 @@ static void test_train_cli_warns(void) {
     ASSERT_EQ_INT(system(cmd), 0);
 }
 
+/* A CLI test's directory (dir: a mkdtemp template) with small_cnn saved as
+ * dir/a.json (arch) and the path dir/err.txt for stderr (errlog), 64 bytes each. */
+static void cli_fixture(char *dir, char *arch, char *errlog) {
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(arch, 64, "%s/a.json", dir);
+    snprintf(errlog, 64, "%s/err.txt", dir);
+    nas_arch *a = small_cnn();
+    nas_error err;
+    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
+    nas_arch_destroy(a);
+}
+
 /* Runs `nas -q ARGS` with stderr to errlog: asserts the exit status and
  * that stderr holds want. */
 static void cli_expect(const char *args, const char *errlog, int status, const char *want) {
@@ -259,15 +271,8 @@ static void cli_expect(const char *args, const char *errlog, int status, const c
  * data is read (the data here does not exist: a value that got through
  * would fail on it with status 1). */
 static void test_train_cli_numbers(void) {
-    char dir[] = "/tmp/nas-test-train-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    char arch[64], errlog[64], args[512];
-    snprintf(arch, sizeof arch, "%s/a.json", dir);
-    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
-    nas_arch *a = small_cnn();
-    nas_error err;
-    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
-    nas_arch_destroy(a);
+    char dir[] = "/tmp/nas-test-train-XXXXXX", arch[64], errlog[64], args[512];
+    cli_fixture(dir, arch, errlog);
     static const char *const flags[] = {"--lr", "--momentum", "--weight-decay", "--warmup", "--fraction",
                                         "--val-fraction"};
     static const char *const bad[] = {"nan", "NAN", "-nan", "inf", "-inf", "infinity", "1e999", "0.5x", "0.5 ", ""};
@@ -300,15 +305,8 @@ static void test_train_cli_numbers(void) {
  * the bounds of the same arch hyperparameters (nas_train_hparam_range),
  * before any data is read, with a usage error naming the flag. */
 static void test_train_cli_ranges(void) {
-    char dir[] = "/tmp/nas-test-train-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    char arch[64], errlog[64], args[512], want[160];
-    snprintf(arch, sizeof arch, "%s/a.json", dir);
-    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
-    nas_arch *a = small_cnn();
-    nas_error err;
-    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
-    nas_arch_destroy(a);
+    char dir[] = "/tmp/nas-test-train-XXXXXX", arch[64], errlog[64], args[512], want[160];
+    cli_fixture(dir, arch, errlog);
     static const struct {
         const char *flag, *hparam, *bad[3], *edge[2];
     } CASES[] = {
@@ -341,17 +339,11 @@ static void test_train_cli_ranges(void) {
  * here does not exist, so a directory checked only after the training
  * would fail on the data first); what is stored at the path stays. */
 static void test_train_cli_out_checked_first(void) {
-    char dir[] = "/tmp/nas-test-train-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    char arch[64], errlog[64], file[64], args[512], want[256], *text;
+    char dir[] = "/tmp/nas-test-train-XXXXXX", arch[64], errlog[64], file[64], args[512], want[256], *text;
     size_t len;
-    snprintf(arch, sizeof arch, "%s/a.json", dir);
-    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
-    snprintf(file, sizeof file, "%s/afile", dir);
-    nas_arch *a = small_cnn();
     nas_error err;
-    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
-    nas_arch_destroy(a);
+    cli_fixture(dir, arch, errlog);
+    snprintf(file, sizeof file, "%s/afile", dir);
     ASSERT_OK(nas_file_write_atomic(file, "stored", 6, &err), &err);
     snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out '%s'", arch, file);
     snprintf(want, sizeof want, "nas: error: %s: not a directory", file);
@@ -383,16 +375,10 @@ static void test_train_cli_json_unmeasured(void) {
         printf("     skipped: %s not installed (dataset-fashion-mnist)\n", NAS_DATA_FASHION_MNIST_DIR);
         return;
     }
-    char dir[] = "/tmp/nas-test-train-XXXXXX";
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    char arch[64], out[64], errlog[64], args[512];
-    snprintf(arch, sizeof arch, "%s/a.json", dir);
-    snprintf(out, sizeof out, "%s/out.json", dir);
-    snprintf(errlog, sizeof errlog, "%s/err.txt", dir);
-    nas_arch *a = small_cnn();
+    char dir[] = "/tmp/nas-test-train-XXXXXX", arch[64], out[64], errlog[64], args[512];
     nas_error err;
-    ASSERT_OK(nas_arch_save(a, arch, &err), &err);
-    nas_arch_destroy(a);
+    cli_fixture(dir, arch, errlog);
+    snprintf(out, sizeof out, "%s/out.json", dir);
     char cmd[768];
     snprintf(cmd, sizeof cmd,
              "'%s' -q train --arch '%s' --epochs 1 --fraction 0.01 --val-fraction 0 --no-test --threads 1 "
