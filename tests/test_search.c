@@ -911,6 +911,60 @@ static void test_sigterm_stops_trials(void) {
     nas_store_close(s);
 }
 
+/* The stop request with in-process trials (the function evaluator; the
+ * supernet one runs the same loop): the job stops after the trial that saw
+ * it, returns NAS_ERR_INTERRUPTED, the study is stopped (not finished), and
+ * a resume runs the rest. */
+static volatile sig_atomic_t fn_stop;
+
+static nas_status stopping_objective(void *user, int64_t number, const nas_arch *a, const double *point,
+                                     ctrl_metrics *m, nas_error *err) {
+    int *calls = user;
+    (void)number, (void)a, (void)point;
+    if (++*calls == 3) fn_stop = 1; /* as a SIGINT handler would */
+    return ctrl_metrics_set(m, "loss", (double)*calls, err);
+}
+
+static void test_stop_in_process(void) {
+    char space[512], dir[512];
+    snprintf(space, sizeof space, "%s/fn.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/fn-stop", tmp);
+    write_file("fn.nas", FN_SPACE);
+    int calls = 0;
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.max_trials = 10;
+    o.objective = stopping_objective;
+    o.objective_user = &calls;
+    fn_stop = 0;
+    o.stop = &fn_stop;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_INTERRUPTED);
+    ASSERT_CONTAINS(err.msg, "stopped on request");
+    ASSERT_EQ_INT(calls, 3);
+    nas_store *s;
+    ASSERT_OK(nas_store_open(dir, NULL, &s, &err), &err);
+    char *status = NULL;
+    ASSERT_OK(nas_store_get_status(s, &status, &err), &err);
+    ASSERT_STR_EQ(status, "stopped");
+    free(status);
+    nas_store_close(s);
+    fn_stop = 0;
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = dir;
+    r.resume = 1;
+    r.objective = stopping_objective;
+    r.objective_user = &calls;
+    r.stop = &fn_stop;
+    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 10);
+}
+
 /* --latency measure in the study's unit: a new study stores its clock
  * reference (latency_clock_ms), every later run of it (the same command, or
  * --resume) measures ratio x that stored reference. Scaling the stored
@@ -1217,6 +1271,7 @@ static const test_case TESTS[] = {
     {"function_resume_needs_function", test_function_resume_needs_function},
     {"latency_clock_reference", test_latency_clock_reference},
     {"sigterm_stops_trials", test_sigterm_stops_trials},
+    {"stop_in_process", test_stop_in_process},
     {"bad_values_create_no_study", test_bad_values_create_no_study},
     {"resume_refuses_spec_flags", test_resume_refuses_spec_flags},
     {"resume_keeps_limits", test_resume_keeps_limits},

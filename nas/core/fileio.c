@@ -69,6 +69,7 @@ nas_status nas_file_write_atomic(const char *path, const void *data, size_t len,
     }
     /* the reason of the first step that failed */
     int why = 0;
+    errno = 0;
     if (fwrite(data, 1, len, f) != len) why = errno ? errno : EIO;
     if (fflush(f) != 0 && !why) why = errno;
     if (fsync(fileno(f)) != 0 && !why) why = errno;

@@ -731,10 +731,11 @@ static int stop_requested(const job *j) { return j->o.stop && *j->o.stop; }
  * the study is marked stopped. Returns NAS_ERR_INTERRUPTED, or the store's
  * error. */
 static nas_status stop_job(job *j, nas_error *err) {
+    for (int i = 0; i < MAX_PARALLEL; i++) /* all at once: one grace period for them all */
+        if (j->slots[i].t) nas_trial_cancel(j->slots[i].t, "stopped");
     for (int i = 0; i < MAX_PARALLEL; i++) {
         slot *sl = &j->slots[i];
         if (!sl->t) continue;
-        nas_trial_cancel(sl->t, "stopped");
         size_t k;
         nas_error e = {0};
         nas_trial_wait_any(&sl->t, 1, -1, &k, &e); /* the kill grace period bounds it */
@@ -1292,6 +1293,13 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     trial_dir(j, nt, dir, sizeof dir);
     if ((s = load_trial_arch(j, nt->arch_json, &a, err))) return s;
     char *arch_json = NULL;
+    /* the candidate's costs first: one that cannot be costed (too large to
+       count, a table predicting no latency) fails as a trial, the job goes on */
+    nas_error ce = {0};
+    if (point_costs(j, pt, 1, &sl->costs, &ce)) {
+        nas_arch_destroy(a);
+        return record_failed(j, nt->id, pt, 0, ce.msg, NULL, NULL, NULL, 0, err);
+    }
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
     nas_trial_spec spec = job_trial_spec(j, dir, nt->number, arch_json);
     if (j->ev == EV_COMMAND) {
@@ -1327,7 +1335,6 @@ static nas_status start_program(job *j, slot *sl, const double *pt, const next_t
     sl->number = nt->number;
     memcpy(sl->point, pt, (size_t)j->space->n_decisions * sizeof *pt);
     j->running++;
-    if ((s = point_costs(j, pt, 1, &sl->costs, err))) goto done_json;
 done_json:
     free(arch_json);
 done:
@@ -1438,6 +1445,10 @@ static nas_status trial_loop(job *j, nas_error *err) {
             over_time = out_of_time(j);
             enough = j->completed + j->pruned + j->running >= j->o.max_trials;
             too_many_failed = j->failed >= j->o.max_failed_trials;
+        }
+        if (stop_requested(j)) { /* in-process trials, or no program running */
+            s = stop_job(j, err);
+            goto done;
         }
         if (j->running == 0) break;
         /* wait for one program to end */

@@ -528,10 +528,9 @@ int nas_metric_line_parse(const char *line, size_t len, long lineno, nas_metric_
     const char *name = NULL;
     if (!j) { /* not JSON, text after the object, or a key twice */
         /* every reason reads "metrics line N: ..." (docs/trial-protocol.md) */
-        int row, col;
         if (strstr(perr.msg, "invalid JSON")) snprintf(reason, cap, "%s: not JSON", where);
-        else if (sscanf(perr.msg + strlen(where), ":%d:%d:", &row, &col) == 2)
-            snprintf(reason, cap, "%s: text after the JSON value (column %d)", where, col);
+        else if (strstr(perr.msg, "text after the JSON value")) /* no column: NaN was rewritten */
+            snprintf(reason, cap, "%s: text after the JSON value", where);
         else snprintf(reason, cap, "%s", perr.msg);
         goto fail;
     }
