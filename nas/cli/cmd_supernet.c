@@ -407,11 +407,9 @@ static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
         if (f.extract) {
             if (f.arch) snprintf(dir, sizeof dir, "%s", f.extract);
             else snprintf(dir, sizeof dir, "%s/cand_%03ld", f.extract, i);
-            if (nas_supernet_extract(sn, a, data, &so, dir, &sc, &err)) {
-                if (f.arch) nas_error_prefix(&err, "%s", f.arch);
-                goto fail;
-            }
-        } else if (nas_supernet_score_arch(sn, a, data, &so, &sc, &err)) {
+        }
+        if (f.extract ? nas_supernet_extract(sn, a, data, &so, dir, &sc, &err)
+                      : nas_supernet_score_arch(sn, a, data, &so, &sc, &err)) {
             if (f.arch) nas_error_prefix(&err, "%s", f.arch); /* e.g. an arch of another space */
             goto fail;
         }

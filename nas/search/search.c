@@ -1413,10 +1413,6 @@ static nas_status trial_loop(job *j, nas_error *err) {
     if (!j->o.progress) j->bar.interval = 1e9;
     int exhausted = 0;
     for (;;) {
-        if (stop_requested(j)) { /* checked at least every second (the wait below) */
-            s = stop_job(j, err);
-            goto done;
-        }
         int over_time = out_of_time(j);
         int enough = j->completed + j->pruned + j->running >= j->o.max_trials;
         int too_many_failed = j->failed >= j->o.max_failed_trials;
@@ -1446,7 +1442,7 @@ static nas_status trial_loop(job *j, nas_error *err) {
             enough = j->completed + j->pruned + j->running >= j->o.max_trials;
             too_many_failed = j->failed >= j->o.max_failed_trials;
         }
-        if (stop_requested(j)) { /* in-process trials, or no program running */
+        if (stop_requested(j)) { /* checked at least every second (the wait below) */
             s = stop_job(j, err);
             goto done;
         }
