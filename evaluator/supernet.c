@@ -1137,6 +1137,13 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
         long correct = 0, seen = 0, b = 0;
         size_t n;
         while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
+            if (cfg->stop && *cfg->stop) {
+                if (cfg->progress) nas_progress_finish(&bar, "stopped");
+                s = NAS_FAIL(err, NAS_ERR_INTERRUPTED,
+                             "supernet training stopped on request in epoch %d; the checkpoint of epoch %d stands",
+                             epoch, epoch - 1);
+                goto fail;
+            }
             for (size_t i = 0; i < n; i++) y[i] = y8[i];
             double ts = nas_time_now();
             if (!drawn[0] || b % cfg->path_steps == 0) { /* paths restart with each epoch: resumable */

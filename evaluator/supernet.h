@@ -51,6 +51,7 @@
 #ifndef NAS_EVALUATOR_SUPERNET_H
 #define NAS_EVALUATOR_SUPERNET_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +133,11 @@ typedef struct nas_supernet_config {
     int progress;              /* progress bar on stderr */
     nas_supernet_hook on_epoch;
     void *user;
+    /* a stop request (may be NULL), read before every step: once non-zero,
+       training returns NAS_ERR_INTERRUPTED within a step; the epoch under
+       way is dropped (the checkpoint of the last whole epoch stands, and the
+       supernet in memory is past it: load it again to go on) */
+    const volatile sig_atomic_t *stop;
 } nas_supernet_config;
 
 /* 10 epochs, batch 64, SGD momentum 0.9 Nesterov, weight decay 5e-5, lr 0.05

@@ -316,6 +316,7 @@ nas_status sn_checkpoint_decode(const ss_space *space, const unsigned char *b, s
         cfg.progress = runtime->progress;
         cfg.on_epoch = runtime->on_epoch;
         cfg.user = runtime->user;
+        cfg.stop = runtime->stop;
     }
     double epoch;
     uint64_t steps;

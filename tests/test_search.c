@@ -279,7 +279,8 @@ static void write_idx(const char *name, int n, int images) {
 
 /* The time budget covers stage 2: when stage 2's estimated time is more than
  * the budget, the job runs its first trial only, then retrains it; without
- * stage 2 the same budget lets the search run many trials. */
+ * stage 2 the same budget lets the search run many trials, and a resume
+ * counts what the earlier run spent. */
 static void test_time_budget_keeps_stage2(void) {
     char space[512], idx[512], data[600], dir[512], dir2[512], log[512];
     snprintf(space, sizeof space, "%s/budget.nas", tmp);
@@ -344,7 +345,18 @@ static void test_time_budget_keeps_stage2(void) {
                      "--study", dir2, NULL};
     ASSERT_EQ_INT(run_nas(args2, 0), 0);
     read_trace(dir2, &t, c);
-    ASSERT_TRUE(c[NAS_TRIAL_COMPLETE] >= 1 && c[NAS_TRIAL_COMPLETE] < 500);
+    int64_t done = c[NAS_TRIAL_COMPLETE];
+    ASSERT_TRUE(done >= 1 && done < 500);
+    /* the budget is the study's: resumed, the spent 2 s leave nothing to
+       run; a larger budget runs more */
+    char *again[] = {"nas", "-q", "search", "--resume", dir2, NULL};
+    ASSERT_EQ_INT(run_nas(again, 0), 0);
+    read_trace(dir2, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], done);
+    char *more[] = {"nas", "-q", "search", "--resume", dir2, "--time-budget", "3s", NULL};
+    ASSERT_EQ_INT(run_nas(more, 0), 0);
+    read_trace(dir2, &t, c);
+    ASSERT_TRUE(c[NAS_TRIAL_COMPLETE] > done && c[NAS_TRIAL_COMPLETE] < 500);
 }
 
 /* ---- one job per study ---- */
@@ -1063,6 +1075,75 @@ static void test_latency_clock_reference(void) {
     ASSERT_TRUE(l.ms[4] > 50 * most);
 }
 
+/* A corrupt number in a stored spec (edited by hand, or a disk's error) is
+ * named when the study is resumed, not converted (1e300 to an int is
+ * undefined), and loses nothing: put right, the study goes on. */
+static char *study_spec(const char *dir);
+static void test_corrupt_spec_named(void) {
+    char space[512], dir[512], db[600], sql[300];
+    snprintf(space, sizeof space, "%s/lat.nas", tmp);
+    snprintf(dir, sizeof dir, "%s/corrupt-spec", tmp);
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    write_file("lat.nas", NET_SPACE);
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.max_trials = 2;
+    o.objective = const_objective;
+    nas_search_summary sum;
+    nas_error err;
+    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    char *good = study_spec(dir);
+    static const struct {
+        const char *path, *value, *msg;
+    } BAD[] = {
+        {"$.proxy_epochs", "1e300", "'proxy_epochs' is not a whole number in -2147483648..2147483647"},
+        {"$.parallel_trials", "2.5", "'parallel_trials' is not a whole number"},
+        {"$.supernet_batch", "'x'", "'supernet_batch' is not a whole number"},
+        {"$.seed", "-1", "'seed' is not a whole number in 0..9007199254740992"},
+        {"$.latency_clock_ms", "-1", "the study's latency_clock_ms is -1, not a loop time in ms"},
+        {"$.final_epochs", "0", "--final-epochs must be in 1..100000, got 0"},
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        sqlite3 *h;
+        snprintf(sql, sizeof sql, "UPDATE study SET spec_json = json_set(spec_json, '%s', %s)", BAD[i].path,
+                 BAD[i].value);
+        ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        nas_search_options r;
+        nas_search_options_default(&r);
+        r.study_dir = dir;
+        r.resume = 1;
+        r.max_trials = 3;
+        r.objective = const_objective;
+        nas_status st = nas_search_run(&r, &sum, &err);
+        if (st == NAS_OK) TEST_FAIL_("%s = %s resumed", BAD[i].path, BAD[i].value);
+        ASSERT_CONTAINS(err.msg, BAD[i].msg);
+        latencies l;
+        double ref;
+        study_latencies(dir, &l, &ref);
+        ASSERT_EQ_INT(l.n, 2);
+        /* put right: the stored spec as it was */
+        char *q = sqlite3_mprintf("UPDATE study SET spec_json = %Q", good);
+        ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+        ASSERT_EQ_INT(sqlite3_exec(h, q, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        sqlite3_free(q);
+    }
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = dir;
+    r.resume = 1;
+    r.max_trials = 3;
+    r.objective = const_objective;
+    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_EQ_INT(sum.completed, 3);
+    free(good);
+}
+
 /* ---- bad option values, and what --resume may change ---- */
 
 /* A bad option value is refused before the study directory is created
@@ -1100,6 +1181,25 @@ static void test_bad_values_create_no_study(void) {
         ASSERT_EQ_INT(run_nas_stderr(args, errlog), BAD[i].rc);
         char *text = slurp(errlog);
         ASSERT_CONTAINS(text, BAD[i].says);
+        free(text);
+        ASSERT_TRUE(!nas_path_exists(dir));
+    }
+    /* a job file's value is named by the file and its key, not by a flag */
+    static const struct {
+        const char *json, *says;
+    } CFG[] = {
+        {"{\"seed\": -1}", "bad.json: seed must be in 0..9007199254740992 (2^53), got -1"},
+        {"{\"proxy_fraction\": 2}", "bad.json: proxy_fraction must be in (0, 1], got 2"},
+        {"{\"max_trials\": 0}", "bad.json: max_trials must be in 1..1000000, got 0"},
+    };
+    for (size_t i = 0; i < sizeof CFG / sizeof CFG[0]; i++) {
+        char bad[512];
+        snprintf(bad, sizeof bad, "%s/bad.json", tmp);
+        write_file("bad.json", CFG[i].json);
+        char *args[] = {"nas", "-q", "search", space, "--config", bad, "--trial-cmd", cmd, "--study", dir, NULL};
+        ASSERT_EQ_INT(run_nas_stderr(args, errlog), 1); /* the file is wrong, not the command line */
+        char *text = slurp(errlog);
+        ASSERT_CONTAINS(text, CFG[i].says);
         free(text);
         ASSERT_TRUE(!nas_path_exists(dir));
     }
@@ -1270,6 +1370,7 @@ static const test_case TESTS[] = {
     {"function_resume", test_function_resume},
     {"function_resume_needs_function", test_function_resume_needs_function},
     {"latency_clock_reference", test_latency_clock_reference},
+    {"corrupt_spec_named", test_corrupt_spec_named},
     {"sigterm_stops_trials", test_sigterm_stops_trials},
     {"stop_in_process", test_stop_in_process},
     {"bad_values_create_no_study", test_bad_values_create_no_study},

@@ -223,10 +223,17 @@ static void test_train_cli_warns(void) {
     ASSERT_CONTAINS(text, want);
     free(text);
     /* -1 is a value like any other: refused, not read as "not given" */
-    const char *bad[][2] = {{"--epochs 4294967297", "--epochs must be in 1..1000000"},
-                            {"--seed -1", "--seed must be >= 0"},
+    /* --epochs and --batch take the hyperparameters' bounds; a seed must
+       survive a JSON number (2^53); leading space is not a number */
+    const char *bad[][2] = {{"--epochs 4294967297", "--epochs must be in [1, 100000] (as the hyperparameter epochs)"},
+                            {"--epochs 100001", "--epochs must be in [1, 100000]"},
+                            {"--batch 65537", "--batch must be in [1, 65536] (as the hyperparameter batch_size)"},
+                            {"--seed -1", "--seed must be in 0..9007199254740992 (2^53), got -1"},
+                            {"--seed 9007199254740993", "--seed must be in 0..9007199254740992 (2^53)"},
+                            {"--epochs ' 3'", "--epochs: expected an integer, got ' 3'"},
+                            {"--lr ' 0.1'", "--lr: expected a number, got ' 0.1'"},
                             {"--epochs -99999999999999999999", "--epochs: -99999999999999999999 is out of range"}};
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(cmd, sizeof cmd, "'%s' -q train --arch '%s' %s 2>'%s'", NAS_BINARY, arch, bad[i][0], errlog);
         ASSERT_EQ_INT(WEXITSTATUS(system(cmd)), 2);
         ASSERT_OK(nas_file_read(errlog, &text, &len, &err), &err);

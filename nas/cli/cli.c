@@ -2,6 +2,7 @@
  * cli.c - helpers shared by the subcommands: error and usage messages,
  * number parsing and range checks for flags (nas/cli/cli.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include "evaluator/train.h"
 #include "nas/cli/cli.h"
+#include "nas/core/json.h"
 
 int cli_fail(const nas_error *err) {
     fprintf(stderr, "nas: error: %s\n", err->msg[0] ? err->msg : nas_status_str(err->code));
@@ -32,6 +34,10 @@ int cli_parse_long(const char *cmd, const char *flag, const char *text, long *ou
         cli_usage_error(cmd, "%s needs a value", flag);
         return 0;
     }
+    if (isspace((unsigned char)*text)) { /* strtol would skip it */
+        cli_usage_error(cmd, "%s: expected an integer, got '%s'", flag, text);
+        return 0;
+    }
     errno = 0;
     long v = strtol(text, &end, 10);
     if (*end) {
@@ -46,6 +52,17 @@ int cli_parse_long(const char *cmd, const char *flag, const char *text, long *ou
     return 1;
 }
 
+int cli_parse_seed(const char *cmd, const char *flag, const char *text, long *out) {
+    long v;
+    if (!cli_parse_long(cmd, flag, text, &v)) return 0;
+    if (v < 0 || v > (long)NAS_SEED_MAX) { /* compared as integers: 2^53 + 1 rounds to 2^53 */
+        cli_usage_error(cmd, "%s must be in 0..%.0f (2^53), got %ld", flag, NAS_SEED_MAX, v);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
 int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out) {
     char *end;
     if (!text || !*text) {
@@ -53,7 +70,7 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
         return 0;
     }
     double v = strtod(text, &end);
-    if (*end || end == text || isnan(v)) {
+    if (*end || end == text || isnan(v) || isspace((unsigned char)*text)) {
         cli_usage_error(cmd, "%s: expected a number, got '%s'", flag, text);
         return 0;
     }

@@ -27,12 +27,15 @@ int cli_fail(const nas_error *err);
 /* Prints "nas <cmd>: <msg>" and a hint to use --help; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses a whole decimal integer / number for flag `flag`; on failure prints
- * a usage error and returns 0. */
+/* Parses a whole decimal integer / number for flag `flag` (no leading
+ * space, sign allowed); on failure prints a usage error and returns 0. */
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long *out);
 /* The value of an integer flag that was not given: no text parses to it, so
  * an explicit `--epochs -1` is checked (and refused) like any other value. */
 #define CLI_UNSET LONG_MIN
+/* A seed: a whole number in 0..2^53 (NAS_SEED_MAX: seeds are written as JSON
+ * numbers and read back exactly); else a usage error naming flag, 0. */
+int cli_parse_seed(const char *cmd, const char *flag, const char *text, long *out);
 /* A whole finite number: "nan", "inf", "1e999" (out of range), an empty
  * text and trailing characters are refused with a usage error naming flag
  * (returns 0, *out untouched). */

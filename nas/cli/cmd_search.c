@@ -48,9 +48,9 @@ static void search_usage(FILE *out) {
             "  --max-trials N          completed trials (default 50)\n"
             "  --parallel-trials P     trial programs in flight (default 1)\n"
             "  --max-failed-trials F   stop after F failures (default 10)\n"
-            "  --time-budget T         the job's wall time (30m, 1h, 90s), stage 2 included:\n"
-            "                          no trial starts once only stage 2's estimated time is left\n"
-            "                          (default none)\n"
+            "  --time-budget T         the study's wall time (30m, 1h, 90s), stage 2 and earlier\n"
+            "                          runs of it included: no trial starts once only stage 2's\n"
+            "                          estimated time is left (default none)\n"
             "  --trial-timeout T       kill a trial program after T (default none)\n"
             "                          These five limits are stored with the study: on --resume,\n"
             "                          those not given keep the study's last values\n"
@@ -181,8 +181,7 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
     switch (code) {
     case O_CONTROLLER: o->controller = v; return 1;
     case O_SEED:
-        if (!cli_parse_long("search", flag, v, &l)) return 0;
-        if (l < 0) return cli_usage_error("search", "--seed must be >= 0"), 0;
+        if (!cli_parse_seed("search", flag, v, &l)) return 0;
         o->seed = (uint64_t)l;
         return 1;
     case O_EVALUATOR: o->evaluator = v; return 1;
@@ -214,7 +213,7 @@ static int apply(nas_search_options *o, int code, const char *flag, const char *
     case O_PEPOCHS: return set_int(flag, v, 1, 100000, &o->proxy_epochs);
     case O_PFRAC:
         if (!cli_parse_double("search", flag, v, &d)) return 0;
-        if (!(d > 0 && d <= 1)) return cli_usage_error("search", "--proxy-fraction must be in (0, 1]"), 0;
+        if (!(d > 0 && d <= 1)) return cli_usage_error("search", "%s must be in (0, 1], got %g", flag, d), 0;
         o->proxy_fraction = d;
         return 1;
     case O_SNEPOCHS: return set_int(flag, v, 1, 100000, &o->supernet_epochs);

@@ -280,7 +280,7 @@ static int cmd_sample(int argc, char **argv) {
             if (n < 0) return cli_usage_error("space sample", "-n must be >= 0, got %ld", n);
             i++;
         } else if (!strcmp(a, "--seed")) {
-            if (!cli_parse_long("space sample", "--seed", v, &seed)) return CLI_EXIT_USAGE;
+            if (!cli_parse_seed("space sample", "--seed", v, &seed)) return CLI_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "-o")) {
             if (!v) return cli_usage_error("space sample", "-o needs a directory");

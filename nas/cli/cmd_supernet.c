@@ -195,7 +195,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
         case O_FAIR: f->fair = 1, f->n_settings++; break;
         case O_DISTILL: f->distill = 1, f->n_settings++; break;
         case O_KTRANS: f->ktrans = 1, f->n_settings++; break;
-        case O_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed), f->n_settings++; break;
+        case O_SEED: ok = cli_parse_seed(cmd, "--seed", optarg, &f->seed), f->n_settings++; break;
         case O_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
         case O_OUT: f->out = optarg; break;
         case O_SUPERNET: f->supernet = optarg; break;
@@ -230,7 +230,6 @@ static int parse(const char *cmd, int argc, char **argv, const char *help, sn_fl
     if (f->tbatch != CLI_UNSET && (f->tbatch < 1 || f->tbatch > 65536))
         return cli_usage_error(cmd, "--train-batch must be in 1..65536");
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
-    if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     if (f->sample != CLI_UNSET && f->sample < 1) return cli_usage_error(cmd, "--sample must be >= 1");
     if (f->recal != CLI_UNSET && (f->recal < 1 || f->recal > 1000000))
         return cli_usage_error(cmd, "--recal-batches must be in 1..1000000");

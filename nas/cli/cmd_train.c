@@ -119,7 +119,7 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
         case OPT_AUGMENT: f->augment = optarg; break;
         case OPT_WEIGHTS: f->weights = optarg; break;
         case OPT_THREADS: ok = cli_parse_long(cmd, "--threads", optarg, &f->threads); break;
-        case OPT_SEED: ok = cli_parse_long(cmd, "--seed", optarg, &f->seed); break;
+        case OPT_SEED: ok = cli_parse_seed(cmd, "--seed", optarg, &f->seed); break;
         case OPT_OUT: f->out = optarg; break;
         case OPT_NOTEST: f->no_test = 1; break;
         case OPT_JSON: f->json = 1; break;
@@ -133,11 +133,10 @@ static int parse_flags(const char *cmd, int argc, char **argv, train_flags *f, v
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!f->arch) return cli_usage_error(cmd, "--arch is required");
-    if (f->epochs != CLI_UNSET && (f->epochs < 1 || f->epochs > 1000000))
-        return cli_usage_error(cmd, "--epochs must be in 1..1000000");
-    if (f->batch != CLI_UNSET && (f->batch < 1 || f->batch > 65536)) return cli_usage_error(cmd, "--batch must be in 1..65536");
+    if ((f->epochs != CLI_UNSET && !cli_check_hparam(cmd, "--epochs", "epochs", (double)f->epochs)) ||
+        (f->batch != CLI_UNSET && !cli_check_hparam(cmd, "--batch", "batch_size", (double)f->batch)))
+        return CLI_EXIT_USAGE;
     if (f->threads != CLI_UNSET && (f->threads < 1 || f->threads > 1024)) return cli_usage_error(cmd, "--threads must be in 1..1024");
-    if (f->seed != CLI_UNSET && f->seed < 0) return cli_usage_error(cmd, "--seed must be >= 0");
     /* the bounds of the same settings given as arch hyperparameters */
     if (!cli_check_hparam(cmd, "--lr", "lr", f->lr) || !cli_check_hparam(cmd, "--momentum", "momentum", f->momentum) ||
         !cli_check_hparam(cmd, "--weight-decay", "weight_decay", f->wd) ||

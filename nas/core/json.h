@@ -18,4 +18,8 @@
  * after the JSON value", "SOURCE: key 'hparams.lr' appears twice". */
 cJSON *nas_json_parse(const char *text, size_t len, const char *source, nas_error *err);
 
+/* 2^53: the largest whole number a JSON number (a double) holds with every
+ * smaller one; seeds are written as JSON numbers, so they stay within it. */
+#define NAS_SEED_MAX 9007199254740992.0
+
 #endif

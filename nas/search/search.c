@@ -16,6 +16,7 @@
 #include "nas/search/search.h"
 
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <sched.h>
@@ -34,6 +35,7 @@
 #include "evaluator/supernet.h"
 #include "evaluator/train.h"
 #include "nas/core/fileio.h"
+#include "nas/core/json.h"
 #include "nas/search/store.h"
 #include "nas/search/trial.h"
 #include "searchspace/space.h"
@@ -194,6 +196,26 @@ static double spec_num(const cJSON *s, const char *k, double dflt) {
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* A whole number of the stored spec in lo..hi (absent: dflt); a corrupt one
+ * (1e300, 2.5, "x") is named rather than converted. */
+static nas_status spec_whole(const cJSON *s, const char *k, double lo, double hi, double *out, nas_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k);
+    if (!v) return NAS_OK;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!(d >= lo && d <= hi && d == floor(d)))
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "the study's job spec: '%s' is not a whole number in %.17g..%.17g", k,
+                        lo, hi);
+    *out = d;
+    return NAS_OK;
+}
+
+static nas_status spec_int(const cJSON *s, const char *k, int *out, nas_error *err) {
+    double d = *out;
+    nas_status st = spec_whole(s, k, INT_MIN, INT_MAX, &d, err);
+    *out = (int)d;
+    return st;
+}
+
 /* Resume: every result-affecting option comes from the stored spec; the
  * ignorable ones keep the caller's values, and the limits the caller left
  * unset are the stored ones. */
@@ -205,7 +227,9 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     }
     keep->root = s;
     o->controller = spec_str(s, "controller");
-    o->seed = (uint64_t)spec_num(s, "seed", 0);
+    double seed = 0;
+    nas_status st = spec_whole(s, "seed", 0, NAS_SEED_MAX, &seed, err);
+    o->seed = (uint64_t)seed;
     o->evaluator = spec_str(s, "evaluator");
     o->trial_cmd = spec_str(s, "trial_cmd");
     o->reward = spec_str(s, "reward");
@@ -213,19 +237,27 @@ static nas_status spec_apply(const char *json, nas_search_options *o, spec_strin
     o->early_stop = spec_str(s, "early_stop");
     if (!o->early_stop) o->early_stop = "none"; /* absent from the spec: no early stopping */
     o->data = spec_str(s, "data");
-    o->proxy_epochs = (int)spec_num(s, "proxy_epochs", o->proxy_epochs);
     o->proxy_fraction = spec_num(s, "proxy_fraction", o->proxy_fraction);
-    o->latency_threads = (int)spec_num(s, "latency_threads", o->latency_threads);
-    o->supernet_epochs = (int)spec_num(s, "supernet_epochs", o->supernet_epochs);
-    o->supernet_batch = (int)spec_num(s, "supernet_batch", o->supernet_batch);
-    o->final_top_k = (int)spec_num(s, "final_top_k", o->final_top_k);
-    o->final_epochs = (int)spec_num(s, "final_epochs", o->final_epochs);
     o->final_augment = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "final_augment"));
-    if (o->max_trials == NAS_SEARCH_UNSET) o->max_trials = (int)spec_num(s, "max_trials", NAS_SEARCH_UNSET);
-    if (o->parallel_trials == NAS_SEARCH_UNSET)
-        o->parallel_trials = (int)spec_num(s, "parallel_trials", NAS_SEARCH_UNSET);
-    if (o->max_failed_trials == NAS_SEARCH_UNSET)
-        o->max_failed_trials = (int)spec_num(s, "max_failed_trials", NAS_SEARCH_UNSET);
+    static const struct {
+        const char *key;
+        size_t at;
+    } INTS[] = {
+        {"proxy_epochs", offsetof(nas_search_options, proxy_epochs)},
+        {"latency_threads", offsetof(nas_search_options, latency_threads)},
+        {"supernet_epochs", offsetof(nas_search_options, supernet_epochs)},
+        {"supernet_batch", offsetof(nas_search_options, supernet_batch)},
+        {"final_top_k", offsetof(nas_search_options, final_top_k)},
+        {"final_epochs", offsetof(nas_search_options, final_epochs)},
+    };
+    for (size_t i = 0; !st && i < sizeof INTS / sizeof INTS[0]; i++)
+        st = spec_int(s, INTS[i].key, (int *)((char *)o + INTS[i].at), err);
+    /* the limits: the caller's when given, else the stored ones */
+    if (!st && o->max_trials == NAS_SEARCH_UNSET) st = spec_int(s, "max_trials", &o->max_trials, err);
+    if (!st && o->parallel_trials == NAS_SEARCH_UNSET) st = spec_int(s, "parallel_trials", &o->parallel_trials, err);
+    if (!st && o->max_failed_trials == NAS_SEARCH_UNSET)
+        st = spec_int(s, "max_failed_trials", &o->max_failed_trials, err);
+    if (st) return st;
     if (o->time_budget_s == NAS_SEARCH_UNSET) o->time_budget_s = spec_num(s, "time_budget_s", NAS_SEARCH_UNSET);
     if (o->trial_timeout_s == NAS_SEARCH_UNSET)
         o->trial_timeout_s = spec_num(s, "trial_timeout_s", NAS_SEARCH_UNSET);
@@ -682,9 +714,22 @@ static nas_status setup_store(job *j, nas_error *err) {
     j->completed = counts[NAS_TRIAL_COMPLETE];
     j->failed = counts[NAS_TRIAL_FAILED];
     j->pruned = counts[NAS_TRIAL_PRUNED];
+    /* the time budget is the study's: what earlier runs spent (up to their
+       last recorded trial) counts */
+    char *spent = NULL;
+    if ((s = nas_store_kv_get(j->store, "elapsed_s", &spent, err))) return s;
+    if (spent) {
+        char *end;
+        double e = strtod(spent, &end);
+        int bad = *end || end == spent || !(e >= 0 && e < 1e12);
+        free(spent);
+        if (bad) return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: the study's elapsed_s is not a duration in s", j->dir);
+        j->t0 -= e;
+    }
     if (found)
-        nas_log(j->lg, NAS_LOG_INFO, "resuming %s: %lld complete, %lld failed, %lld to re-run", j->dir,
-                (long long)j->completed, (long long)j->failed, (long long)counts[NAS_TRIAL_PENDING]);
+        nas_log(j->lg, NAS_LOG_INFO, "resuming %s: %lld complete, %lld failed, %lld to re-run, %.0f s spent", j->dir,
+                (long long)j->completed, (long long)j->failed, (long long)counts[NAS_TRIAL_PENDING],
+                nas_time_now() - j->t0);
     return nas_store_set_status(j->store, "running", err);
 }
 
@@ -723,6 +768,14 @@ static nas_status setup_latency(job *j, nas_error *err) {
 
 static void slot_history_free(slot *sl);
 
+/* The study's time spent so far, kept with every recorded trial (in the
+ * same transaction) for the time budget of a later run. */
+static nas_status save_elapsed(job *j, nas_error *err) {
+    char v[32];
+    snprintf(v, sizeof v, "%.3f", nas_time_now() - j->t0);
+    return nas_store_kv_set(j->store, "elapsed_s", v, err);
+}
+
 /* The caller asked the job to stop (nas_search_options.stop). */
 static int stop_requested(const job *j) { return j->o.stop && *j->o.stop; }
 
@@ -746,6 +799,7 @@ static nas_status stop_job(job *j, nas_error *err) {
     }
     int64_t requeued = 0;
     nas_status s = nas_store_requeue_running(j->store, &requeued, err);
+    if (!s) s = save_elapsed(j, err);
     if (!s) s = nas_store_set_status(j->store, "stopped", err);
     if (s) return s;
     return NAS_FAIL(err, NAS_ERR_INTERRUPTED,
@@ -757,7 +811,7 @@ static int supernet_epoch_line(void *user, const nas_supernet_report *r) {
     job *j = user;
     nas_log(j->lg, NAS_LOG_INFO, "supernet epoch %d/%d  loss %.4f  acc %.2f%%  %.1f s", r->epoch, r->epochs,
             r->train_loss, 100 * r->train_acc, r->seconds);
-    return stop_requested(j); /* the epoch's checkpoint is written: a resume goes on from it */
+    return 0; /* a stop request ends training within a step (cfg.stop) */
 }
 
 /* The supernet scores architectures: a hyperparameter decision of the space
@@ -799,6 +853,7 @@ static nas_status setup_supernet(job *j, nas_error *err) {
     cfg.progress = j->o.progress;
     cfg.on_epoch = supernet_epoch_line;
     cfg.user = j;
+    cfg.stop = j->o.stop;
     if (nas_supernet_exists(dir)) {
         if ((s = nas_supernet_load(j->space, dir, &cfg, &j->sn, err))) return s;
         nas_supernet_set_epochs(j->sn, j->o.supernet_epochs);
@@ -815,8 +870,9 @@ static nas_status setup_supernet(job *j, nas_error *err) {
         nas_log(j->lg, NAS_LOG_INFO, "training the supernet: %d epochs on %zu images (%s)", j->o.supernet_epochs,
                 j->data->train.n, j->data->name);
         nas_supernet_result r;
-        if ((s = nas_supernet_train(j->sn, j->data, dir, &r, err))) return s;
-        if (stop_requested(j)) return stop_job(j, err);
+        s = nas_supernet_train(j->sn, j->data, dir, &r, err);
+        if (stop_requested(j)) return stop_job(j, err); /* an epoch under way is dropped: its checkpoint stands */
+        if (s) return s;
     }
     return NAS_OK;
 }
@@ -860,7 +916,8 @@ static nas_status record_complete(job *j, int64_t id, int64_t number, const doub
     if ((s = ctrl_save(j->ctrl, &state, &len, err))) goto done;
     if ((s = nas_store_begin(j->store, err))) goto done;
     if ((s = nas_store_trial_complete(j->store, id, mj, series, n_series, err)) ||
-        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err))) {
+        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err)) ||
+        (s = save_elapsed(j, err))) {
         nas_store_rollback(j->store, NULL);
         goto done;
     }
@@ -889,6 +946,7 @@ static nas_status record_failed(job *j, int64_t id, const double *pt, int pruned
     s = pruned ? nas_store_trial_prune(j->store, id, reason, metrics_json, series, n_series, err)
                : nas_store_trial_fail(j->store, id, reason, stderr_tail, err);
     if (!s) s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err);
+    if (!s) s = save_elapsed(j, err);
     if (s) {
         nas_store_rollback(j->store, NULL);
         goto done;
@@ -1820,7 +1878,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     sum->best_trial = j.best_number;
     sum->best_value = j.best_reward;
     if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) goto done;
-    s = nas_store_set_status(j.store, "finished", err);
+    if (!(s = save_elapsed(&j, err))) s = nas_store_set_status(j.store, "finished", err);
 done:
     if (s && err) nas_log(j.lg, NAS_LOG_DEBUG, "search stopped: %s", err->msg);
     job_deinit(&j);

@@ -14,6 +14,7 @@
 #include <cJSON.h>
 
 #include "nas/cli/cli.h"
+#include "nas/core/json.h"
 #include "nas/search/search.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             LIMIT_BAD(o.time_budget_s, !(o.time_budget_s >= 0) || !isfinite(o.time_budget_s)) ||
             LIMIT_BAD(o.trial_timeout_s, !(o.trial_timeout_s >= 0)) ||
             !(o.proxy_fraction > 0 && o.proxy_fraction <= 1) || o.supernet_batch < 1 || o.final_top_k < 0 ||
+            (double)o.seed > NAS_SEED_MAX ||
             o.n_objectives > NAS_SEARCH_MAX_OBJECTIVES || o.n_constraints > NAS_SEARCH_MAX_CONSTRAINTS)
             abort();
 #undef LIMIT_BAD
