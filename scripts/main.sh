@@ -6,8 +6,10 @@
 # scratch and tested). The job's time budget is 15 minutes, stage 2 included
 # (the search stops starting trials when only stage 2's estimated time is
 # left); a larger one searches longer: scripts/main.sh --time-budget 60m.
-# The study goes to runs/main (running the command again continues it with a
-# new budget); extra arguments go to `nas search` (they win over these).
+# The study goes to runs/main; running the command again continues it, and
+# the budget is the study's (a second run with a larger one, e.g.
+# --time-budget 30m, searches 15 minutes more); extra arguments go to
+# `nas search` (they win over these).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
