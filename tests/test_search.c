@@ -27,11 +27,13 @@
 
 #include <sqlite3.h>
 
+#include "evaluator/latency.h"
 #include "nas/core/fileio.h"
 #include "nas/core/log.h"
 #include "nas/core/pcg32.h"
 #include "nas/search/search.h"
 #include "nas/search/store.h"
+#include "searchspace/space.h"
 #include "test.h"
 
 static char tmp[256];
@@ -1144,6 +1146,81 @@ static void test_corrupt_spec_named(void) {
     free(good);
 }
 
+/* A candidate that cannot be costed (here a latency table whose constant
+ * makes every prediction negative) fails as a trial, its reason stored, and
+ * the job goes on to its failure limit; its program never starts. */
+typedef struct lut_fill {
+    const ss_space *space;
+    nas_lut *t;
+} lut_fill;
+
+static int lut_add_point(void *user, const double *point) {
+    lut_fill *f = user;
+    nas_arch *a = NULL;
+    nas_error err;
+    ASSERT_OK(ss_space_realize(f->space, point, &a, &err), &err);
+    for (int i = 1; i < a->n_nodes; i++) {
+        char *k = nas_lut_key(a, i);
+        if (k) ASSERT_OK(nas_lut_add(f->t, k, 0.01, &err), &err);
+        free(k);
+    }
+    nas_arch_destroy(a);
+    return 0;
+}
+
+static int count_not_latency(void *user, const nas_trial_record *r) {
+    int *n = user;
+    if (r->fail_reason && strstr(r->fail_reason, "not a latency")) (*n)++;
+    return 0;
+}
+
+static void test_cost_failure_fails_trial(void) {
+    char space[512], lut[512], dir[512], lat[600], marker[512], cmd[600];
+    snprintf(space, sizeof space, "%s/lat.nas", tmp);
+    snprintf(lut, sizeof lut, "%s/negative-lut.json", tmp);
+    snprintf(lat, sizeof lat, "lut:%s", lut);
+    snprintf(dir, sizeof dir, "%s/cost-fails", tmp);
+    snprintf(marker, sizeof marker, "%s/cost-fails.started", tmp);
+    snprintf(cmd, sizeof cmd, "touch %s", marker);
+    write_file("lat.nas", NET_SPACE);
+    nas_error err;
+    ss_space *sp = NULL;
+    ASSERT_OK(ss_space_compile_string("lat", NET_SPACE, strlen(NET_SPACE), stderr, &sp, &err), &err);
+    nas_machine m;
+    nas_machine_describe(1, 1, &m);
+    lut_fill f = {sp, nas_lut_create(&m)};
+    ASSERT_OK(ss_space_enumerate(sp, -1, lut_add_point, &f, &err), &err);
+    nas_lut_set_constant(f.t, -100);
+    ASSERT_OK(nas_lut_save(f.t, lut, &err), &err);
+    nas_lut_destroy(f.t);
+    ss_space_destroy(sp);
+    nas_search_options o;
+    nas_search_options_default(&o);
+    o.space_path = space;
+    o.study_dir = dir;
+    o.controller = "random";
+    o.max_trials = 5;
+    o.max_failed_trials = 2;
+    o.trial_cmd = cmd;
+    o.latency = lat;
+    o.threads = 1;
+    nas_search_summary sum;
+    ASSERT_EQ_INT(nas_search_run(&o, &sum, &err), NAS_ERR_EXHAUSTED);
+    ASSERT_CONTAINS(err.msg, "stopped after 2 failed trials");
+    trace t;
+    int64_t c[NAS_TRIAL_STATE_COUNT];
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_FAILED], 2);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 0);
+    nas_store *st;
+    int named = 0;
+    ASSERT_OK(nas_store_open(dir, NULL, &st, &err), &err);
+    ASSERT_OK(nas_store_trial_each(st, 1u << NAS_TRIAL_FAILED, count_not_latency, &named, &err), &err);
+    nas_store_close(st);
+    ASSERT_EQ_INT(named, 2);
+    ASSERT_TRUE(!nas_path_exists(marker));
+}
+
 /* ---- bad option values, and what --resume may change ---- */
 
 /* A bad option value is refused before the study directory is created
@@ -1371,6 +1448,7 @@ static const test_case TESTS[] = {
     {"function_resume_needs_function", test_function_resume_needs_function},
     {"latency_clock_reference", test_latency_clock_reference},
     {"corrupt_spec_named", test_corrupt_spec_named},
+    {"cost_failure_fails_trial", test_cost_failure_fails_trial},
     {"sigterm_stops_trials", test_sigterm_stops_trials},
     {"stop_in_process", test_stop_in_process},
     {"bad_values_create_no_study", test_bad_values_create_no_study},
