@@ -1247,6 +1247,8 @@ static void test_bad_values_create_no_study(void) {
         {"--trial-cmd", "", "--trial-cmd is empty", 2},
         {"--trial-cmd", "  ", "--trial-cmd is empty", 2},
         {"--data", "nodata", "nodata", 2},
+        {"--time-budget", " 5m", "--time-budget: expected a duration such as 90s, 30m or 1h, got ' 5m'", 2},
+        {"--max-trials", " 5", "--max-trials: expected an integer, got ' 5'", 2},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         const char *v = BAD[i].value ? BAD[i].value : !strcmp(BAD[i].flag, "--config") ? cfg : nolut;

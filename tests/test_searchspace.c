@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "nas/core/arch.h"
 #include "searchspace/space.h"
@@ -619,6 +620,23 @@ static void test_mobilenet_input_32(void) {
     ss_space_destroy(s);
 }
 
+/* `nas space sample --input` takes CxHxW and nothing else (sscanf alone
+ * would take " 3x32x32" and "3x-1x8"); a good shape samples. */
+static void test_cli_sample_input(void) {
+    static const struct {
+        const char *shape;
+        int status;
+    } CASES[] = {{"3x32x32", 0}, {" 3x32x32", 2}, {"3x-1x8", 2}, {"0x32x32", 2}, {"3x32x32x", 2}, {"3x32", 2}};
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "'%s' -q space sample '%s/spaces/mobilenet.nas' -n 1 --input '%s' >/dev/null 2>&1",
+                 NAS_BINARY, NAS_SOURCE_DIR, CASES[i].shape);
+        int st = system(cmd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != CASES[i].status)
+            TEST_FAIL_("--input '%s': exit %d, expected %d", CASES[i].shape, WEXITSTATUS(st), CASES[i].status);
+    }
+}
+
 static void test_deterministic_names_and_hash(void) {
     ss_space *a = compile_ok(EXAMPLE1), *b = compile_ok(EXAMPLE1);
     ASSERT_TRUE(a && b);
@@ -670,6 +688,7 @@ static const test_case TESTS[] = {
     {"nb201_network", test_nb201_network},
     {"mobilenet_input_32", test_mobilenet_input_32},
     {"deterministic_names_and_hash", test_deterministic_names_and_hash},
+    {"cli_sample_input", test_cli_sample_input},
     {NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <cJSON.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <math.h>
@@ -155,7 +156,7 @@ static int parse_duration(const char *flag, const char *text, double *out) {
     else if (!strcmp(end, "m") || !strcmp(end, "min")) mult = 60;
     else if (!strcmp(end, "h")) mult = 3600;
     else v = NAN;
-    if (end == text || !(v >= 0) || !isfinite(v * mult)) { /* 1e306h overflows to inf */
+    if (end == text || !(v >= 0) || !isfinite(v * mult) || isspace((unsigned char)*text)) { /* 1e306h: inf */
         cli_usage_error("search", "%s: expected a duration such as 90s, 30m or 1h, got '%s'", flag, text);
         return 0;
     }

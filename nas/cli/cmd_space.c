@@ -236,9 +236,12 @@ static int cmd_show(int argc, char **argv) {
     return rc;
 }
 
+/* "CxHxW": digits and two 'x' only (sscanf alone takes " 3x-1x 8"), each
+ * dimension >= 1. */
 static int parse_shape(const char *text, int *c, int *h, int *w) {
     char tail;
-    return text && sscanf(text, "%dx%dx%d%c", c, h, w, &tail) == 3;
+    if (!text || strspn(text, "0123456789x") != strlen(text)) return 0;
+    return sscanf(text, "%dx%dx%d%c", c, h, w, &tail) == 3 && *c > 0 && *h > 0 && *w > 0;
 }
 
 /* Prints or saves one arch; returns an exit status. */
