@@ -112,6 +112,40 @@ out:
     return rho;
 }
 
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+void nas_supernet_kendall_tau_interval(const double *a, const double *b, int n, int rounds, double level, pcg32 *rng,
+                                       double *lo, double *hi) {
+    *lo = *hi = NAN;
+    if (n < 3 || rounds < 1 || !(level > 0 && level < 1)) return;
+    double *ra = malloc((size_t)n * sizeof *ra), *rb = malloc((size_t)n * sizeof *rb);
+    double *taus = malloc((size_t)rounds * sizeof *taus);
+    int got = 0;
+    if (!ra || !rb || !taus) goto out;
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < n; i++) {
+            uint32_t k = pcg32_bounded(rng, (uint32_t)n);
+            ra[i] = a[k], rb[i] = b[k];
+        }
+        double t = nas_supernet_kendall_tau(ra, rb, n);
+        if (isfinite(t)) taus[got++] = t;
+    }
+    if (got * 2 < rounds) goto out;
+    qsort(taus, (size_t)got, sizeof *taus, cmp_double);
+    /* the (1 - level) / 2 and (1 + level) / 2 quantiles, nearest rank */
+    double q = (1 - level) / 2;
+    int i_lo = (int)floor(q * (got - 1) + 0.5), i_hi = (int)floor((1 - q) * (got - 1) + 0.5);
+    *lo = taus[i_lo];
+    *hi = taus[i_hi];
+out:
+    free(ra);
+    free(rb);
+    free(taus);
+}
+
 /* ---------------------------------------------------------- config */
 
 void nas_supernet_config_default(nas_supernet_config *cfg) {

@@ -85,6 +85,13 @@ void nas_supernet_slice_add(float *master, const int mdims[4], const float *sub,
 double nas_supernet_kendall_tau(const double *a, const double *b, int n);
 /* Spearman's rho (Pearson correlation of average ranks); NAN when constant. */
 double nas_supernet_spearman_rho(const double *a, const double *b, int n);
+/* How far the tau of a and b could move with other archs drawn the same
+ * way: the percentile bootstrap interval at `level` (e.g. 0.95) over
+ * `rounds` resamples of the n pairs (with replacement; resamples whose tau
+ * is undefined are skipped). *lo, *hi NAN when n < 3, out of memory or
+ * fewer than half the resamples define a tau. Draws from rng. */
+void nas_supernet_kendall_tau_interval(const double *a, const double *b, int n, int rounds, double level, pcg32 *rng,
+                                       double *lo, double *hi);
 
 /* ---- configuration ---- */
 

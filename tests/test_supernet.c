@@ -190,6 +190,58 @@ static void test_rank_statistics(void) {
     ASSERT_NEAR(nas_supernet_kendall_tau(t, a, 4), 5.0 / sqrt(30.0), 1e-12);
 }
 
+/* n pairs of a bivariate normal with correlation r (whose Kendall tau is
+ * 2/pi asin r). */
+static void normal_pairs(pcg32 *g, double r, int n, double *x, double *y) {
+    for (int i = 0; i < n; i++) {
+        double u = pcg32_normal(g), v = pcg32_normal(g);
+        x[i] = u, y[i] = r * u + sqrt(1 - r * r) * v;
+    }
+}
+
+/* The bootstrap interval of tau: exact data give [1, 1]; it is
+ * reproducible from the generator's seed, holds the estimate, narrows with
+ * more archs, and covers the true tau of a known model about as often as
+ * its level says (an interval that is too narrow would make 20 archs look
+ * conclusive). */
+static void test_tau_interval(void) {
+    double a[20], b[20], lo, hi, lo2, hi2;
+    for (int i = 0; i < 20; i++) a[i] = i, b[i] = 2 * i + 1;
+    pcg32 g;
+    pcg32_seed(&g, 1, 1);
+    nas_supernet_kendall_tau_interval(a, b, 20, 500, 0.95, &g, &lo, &hi);
+    ASSERT_NEAR(lo, 1.0, 1e-12);
+    ASSERT_NEAR(hi, 1.0, 1e-12);
+    nas_supernet_kendall_tau_interval(a, b, 2, 500, 0.95, &g, &lo, &hi);
+    ASSERT_TRUE(isnan(lo) && isnan(hi));
+    double x[400], y[400];
+    pcg32_seed(&g, 2, 2);
+    normal_pairs(&g, 0.5, 20, x, y);
+    pcg32 g1, g2;
+    pcg32_seed(&g1, 3, 3);
+    pcg32_seed(&g2, 3, 3);
+    nas_supernet_kendall_tau_interval(x, y, 20, 2000, 0.95, &g1, &lo, &hi);
+    nas_supernet_kendall_tau_interval(x, y, 20, 2000, 0.95, &g2, &lo2, &hi2);
+    ASSERT_TRUE(lo == lo2 && hi == hi2);
+    double t = nas_supernet_kendall_tau(x, y, 20);
+    printf("     n = 20, r = 0.5: tau %.3f, 95%% interval %.3f..%.3f\n", t, lo, hi);
+    ASSERT_TRUE(lo < t && t < hi);
+    ASSERT_TRUE(hi - lo > 0.3); /* 20 archs cannot pin tau down */
+    normal_pairs(&g, 0.5, 400, x, y);
+    nas_supernet_kendall_tau_interval(x, y, 400, 500, 0.95, &g1, &lo2, &hi2);
+    printf("     n = 400: 95%% interval %.3f..%.3f\n", lo2, hi2);
+    ASSERT_TRUE(hi2 - lo2 < (hi - lo) / 3);
+    /* coverage over 300 data sets of 20 pairs, true tau = 2/pi asin 0.5 = 1/3 */
+    int covered = 0, sets = 300;
+    for (int k = 0; k < sets; k++) {
+        normal_pairs(&g, 0.5, 20, x, y);
+        nas_supernet_kendall_tau_interval(x, y, 20, 400, 0.95, &g1, &lo, &hi);
+        covered += lo <= 1.0 / 3 && 1.0 / 3 <= hi;
+    }
+    printf("     coverage of the true tau: %d of %d\n", covered, sets);
+    ASSERT_TRUE(covered >= 0.88 * sets && covered <= 0.99 * sets);
+}
+
 static int find_tensor(const nas_supernet *sn, const char *key, int dims[4]) {
     for (int i = 0; i < nas_supernet_tensor_count(sn); i++)
         if (strcmp(nas_supernet_tensor(sn, i, dims, NULL), key) == 0) return i;
@@ -1217,6 +1269,11 @@ static void test_cli_rank(void) {
     cJSON *j1 = cJSON_Parse(t1), *j2 = cJSON_Parse(t2);
     ASSERT_TRUE(j1 && j2);
     ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(j1, "seed_kendall_tau")));
+    /* the interval: two numbers around the tau, or null when 3 archs leave too
+       few resamples with a defined tau */
+    const cJSON *iv = cJSON_GetObjectItem(j1, "kendall_tau_interval");
+    ASSERT_TRUE(cJSON_IsNull(iv) || (cJSON_GetArraySize(iv) == 2 &&
+                                     cJSON_GetArrayItem(iv, 0)->valuedouble <= cJSON_GetArrayItem(iv, 1)->valuedouble));
     ASSERT_EQ_INT((int)cJSON_GetObjectItem(j2, "train_seeds")->valuedouble, 2);
     ASSERT_CONTAINS(cJSON_GetObjectItem(j2, "standalone_from")->valuestring, "r1.json");
     cJSON *c1 = cJSON_GetObjectItem(j1, "candidates"), *c2 = cJSON_GetObjectItem(j2, "candidates");
@@ -1358,6 +1415,7 @@ static const test_case TESTS[] = {
     {"slice_centre_crop", test_slice_centre_crop},
     {"slice_leading_channels", test_slice_leading_channels},
     {"rank_statistics", test_rank_statistics},
+    {"tau_interval", test_tau_interval},
     {"shared_tensors", test_shared_tensors},
     {"kernel_transform", test_kernel_transform},
     {"train_loss_decreases", test_train_loss_decreases},

@@ -110,8 +110,9 @@ static const char *HELP_RANK =
     "stand-alone from scratch for E epochs (nas train's defaults: SGD Nesterov,\n"
     "lr 0.05 cosine, weight decay 5e-4) on the supernet's data and split, and\n"
     "prints both rankings by validation accuracy with Kendall's tau-b and\n"
-    "Spearman's rho between them, and the tau of MACs and of parameters as\n"
-    "the score (what size alone ranks).\n"
+    "Spearman's rho between them (with the 95% bootstrap interval of tau over\n"
+    "the archs), and the tau of MACs and of parameters as the score (what size\n"
+    "alone ranks).\n"
     "\n"
     "  --archs N            candidates (default 20)\n"
     "  --train-epochs E     stand-alone epochs per candidate (default 3)\n"
@@ -632,6 +633,11 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     double train_time = missing ? nas_time_now() - t0 : 0;
     const double *tacc = gt.acc, *seed_acc = gt.seed_acc;
     double tau = nas_supernet_kendall_tau(sacc, tacc, n), rho = nas_supernet_spearman_rho(sacc, tacc, n);
+    /* what another draw of n archs could give: 20 archs leave tau +-0.3 */
+    double tau_lo, tau_hi;
+    pcg32 boot;
+    pcg32_seed(&boot, 0x7a75, 1);
+    nas_supernet_kendall_tau_interval(sacc, tacc, n, 2000, 0.95, &boot, &tau_lo, &tau_hi);
     double tau_loss = nas_supernet_kendall_tau(nloss, tacc, n), agree = seed_agreement(seed_acc, n, k, col);
     /* the cost-only baselines: how well size alone ranks the same archs */
     double tau_macs = nas_supernet_kendall_tau(macs, tacc, n), tau_params = nas_supernet_kendall_tau(params, tacc, n);
@@ -642,6 +648,12 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     if (f.json) {
         printf("{\"archs\": %d, ", n);
         json_stat("kendall_tau", tau);
+        if (isfinite(tau_lo))
+            printf("\"kendall_tau_interval\": [%.6f, %.6f], \"interval\": \"95%% percentile bootstrap over archs, "
+                   "2000 resamples\", ",
+                   tau_lo, tau_hi);
+        else
+            printf("\"kendall_tau_interval\": null, ");
         json_stat("spearman_rho", rho);
         json_stat("kendall_tau_loss", tau_loss);
         printf("\"score_seconds\": %.3f, \"train_seconds\": %.3f, \"train_epochs\": %d, \"train_seeds\": %d, ",
@@ -683,6 +695,10 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
                    r1[i], 100 * tacc[i], r2[i]);
         printf("Kendall tau %.3f, Spearman rho %.3f over %d archs (tau with -val loss as the score: %.3f)\n", tau, rho,
                n, tau_loss);
+        if (isfinite(tau_lo))
+            printf("95%% bootstrap interval of tau over the archs: %.3f..%.3f (another draw of %d archs could "
+                   "land anywhere in it)\n",
+                   tau_lo, tau_hi, n);
         if (k > 1) {
             printf("against each seed alone: tau");
             for (int j = 0; j < k; j++) printf(" %.3f", seed_tau[j]);
