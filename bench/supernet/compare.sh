@@ -2,7 +2,8 @@
 # Ranks several supernets against one ground truth (a truth file of
 # `nas supernet rank --standalone`, complete for the archs of ARCHS and
 # SEED) and prints one markdown table row each: Kendall tau against the
-# mean and against each seed, with the validation loss as the score, the
+# mean (with its 95% bootstrap interval over the archs) and against each
+# seed, with the validation loss as the score, the
 # scores' span and their tau against MACs; then the cost-only baselines and
 # how well the ground truth's seeds agree. Only scoring runs (about 2 min
 # per supernet of the default space on 2 cores).
@@ -18,8 +19,8 @@ here=$(dirname "$0")
 : "${NAS:=$here/../../build/nas}" "${ARCHS:=20}" "${SEED:=0}" "${THREADS:=2}" "${EXTRA:=}"
 export OMP_WAIT_POLICY=passive
 tag=$(basename "$truth" .json)
-echo "| supernet | tau vs mean | tau vs each seed | val loss as the score | scores span | tau vs MACs |"
-echo "|---|---|---|---|---|---|"
+echo "| supernet | tau vs mean | 95% interval | tau vs each seed | val loss as the score | scores span | tau vs MACs |"
+echo "|---|---|---|---|---|---|---|"
 last=
 for dir in "$@"; do
     out="$dir/rank-vs-$tag.json"
@@ -39,7 +40,9 @@ def tau(a, b):
             num += x * y; ta += x != 0; tb += y != 0
     return num / (ta * tb) ** 0.5 if ta and tb else float("nan")
 f = lambda v: "n/a" if v is None else "%.3f" % v
-print("| %s | %s | %s | %s | %.2f-%.2f%% | %.2f |" % (sys.argv[1], f(d["kendall_tau"]),
+iv = d.get("kendall_tau_interval")
+print("| %s | %s | %s | %s | %s | %.2f-%.2f%% | %.2f |" % (sys.argv[1], f(d["kendall_tau"]),
+      "%.2f..%.2f" % tuple(iv) if iv else "n/a",
       " / ".join(f(v) for v in d["kendall_tau_per_seed"]), f(d["kendall_tau_loss"]),
       100 * min(s), 100 * max(s), tau(s, [x["macs"] for x in c])))
 PY
