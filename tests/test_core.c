@@ -478,13 +478,20 @@ static void test_arch_hparam_only(void) {
     ASSERT_OK(nas_arch_set_hparam_num(a, "learning_rate", 3e-4, &err), &err);
     ASSERT_OK(nas_arch_set_hparam_str(a, "loss", "mse", &err), &err);
     ASSERT_OK(nas_arch_set_hparam_num(a, "learning_rate", 5e-4, &err), &err); /* replaces */
-    ASSERT_EQ_INT(a->n_hparams, 2);
+    ASSERT_OK(nas_arch_set_hparam_num(a, "epochs", 10, &err), &err);
+    ASSERT_OK(nas_arch_set_hparam_num(a, "momentum", 0.1 + 0.2, &err), &err);
+    ASSERT_EQ_INT(a->n_hparams, 4);
     char *j;
     ASSERT_OK(nas_arch_to_json(a, &j, &err), &err);
+    /* numbers in their shortest exact text: 10, not 1e+01; 17 digits when needed */
+    ASSERT_CONTAINS(j, "\"epochs\":\t10");
+    ASSERT_CONTAINS(j, "\"learning_rate\":\t0.0005");
+    ASSERT_CONTAINS(j, "\"momentum\":\t0.30000000000000004");
     nas_arch *b;
     ASSERT_OK(nas_arch_from_json(j, strlen(j), "h", &b, &err), &err);
-    ASSERT_EQ_INT(b->n_hparams, 2);
+    ASSERT_EQ_INT(b->n_hparams, 4);
     ASSERT_NEAR(nas_arch_hparam(b, "learning_rate")->num, 5e-4, 0);
+    ASSERT_TRUE(nas_arch_hparam(b, "momentum")->num == 0.1 + 0.2);
     nas_node n = nas_node_make(NAS_OP_RELU);
     ASSERT_EQ_INT(nas_arch_chain(b, n, 0, &err), -1);
     free(j);

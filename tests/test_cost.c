@@ -390,6 +390,29 @@ static void test_cli(void) {
     free(text);
     snprintf(cmd, sizeof cmd, "%s cost %s --nodes > /dev/null", NAS_BINARY, path);
     ASSERT_EQ_INT(run(cmd), 0);
+    /* the optimizer state counted is what `nas train` would keep for the arch:
+       "sgd" trains with momentum 0.9 (1 buffer) unless momentum is 0 */
+    static const struct {
+        const char *optimizer;
+        double momentum; /* < 0: not set */
+        const char *counted;
+    } OPT[] = {{NULL, -1, "momentum"}, {"sgd", -1, "momentum"}, {"sgd", 0, "sgd"}, {"adamw", -1, "adam"}};
+    for (size_t i = 0; i < sizeof OPT / sizeof OPT[0]; i++) {
+        nas_arch *h = NULL;
+        ASSERT_OK(nas_arch_load(path, &h, &err), &err);
+        if (OPT[i].optimizer) ASSERT_OK(nas_arch_set_hparam_str(h, "optimizer", OPT[i].optimizer, &err), &err);
+        if (OPT[i].momentum >= 0) ASSERT_OK(nas_arch_set_hparam_num(h, "momentum", OPT[i].momentum, &err), &err);
+        ASSERT_OK(nas_arch_save(h, bad, &err), &err);
+        nas_arch_destroy(h);
+        snprintf(cmd, sizeof cmd, "%s cost %s --json > %s", NAS_BINARY, bad, out);
+        ASSERT_EQ_INT(run(cmd), 0);
+        ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+        char want[64];
+        snprintf(want, sizeof want, "\"optimizer\":\t\"%s\"", OPT[i].counted);
+        ASSERT_CONTAINS(text, want);
+        free(text);
+    }
+    ASSERT_OK(nas_file_write_atomic(bad, "{\"nodes\": [", 11, &err), &err);
     snprintf(cmd, sizeof cmd, "%s cost does/not/exist.json 2>/dev/null", NAS_BINARY);
     ASSERT_EQ_INT(run(cmd), 1);
     snprintf(cmd, sizeof cmd, "%s cost %s 2>/dev/null", NAS_BINARY, bad);

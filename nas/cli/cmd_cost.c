@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "evaluator/cost.h"
+#include "evaluator/train.h"
 #include "nas/cli/cli.h"
 #include "nas/core/arch.h"
 
@@ -23,9 +24,10 @@ static void cost_usage(FILE *out) {
             "each number counts.\n"
             "\n"
             "  --batch B        batch of the memory figures (default 1)\n"
-            "  --optimizer O    optimizer state in the training estimate: sgd (0 buffers),\n"
-            "                   momentum (1, the default unless the arch's hyperparameter\n"
-            "                   `optimizer` names another), adam (2)\n"
+            "  --optimizer O    optimizer state in the training estimate: sgd (plain, 0\n"
+            "                   buffers), momentum (1), adam (2); default: what `nas train`\n"
+            "                   uses for the arch (its hyperparameters optimizer and momentum;\n"
+            "                   none: SGD with momentum, 1 buffer)\n"
             "  --nodes          add the per-node table (or the \"nodes\" array with --json)\n"
             "  --json           one JSON object: macs, flops, params, memory_bytes,\n"
             "                   train_memory_bytes, ...\n");
@@ -76,9 +78,16 @@ int cmd_cost(int argc, char **argv, const nas_logger *lg) {
     if (optim_name) {
         optim = (nas_cost_optim)nas_cost_optim_parse(optim_name);
     } else {
-        const nas_hparam *h = nas_arch_hparam(a, "optimizer");
-        if (h && h->str && nas_cost_optim_parse(h->str) >= 0)
-            optim = (nas_cost_optim)nas_cost_optim_parse(h->str);
+        /* what `nas train` would train this arch with: its hyperparameters
+           optimizer and momentum over the trainer's defaults (SGD momentum 0.9);
+           hyperparameters the trainer refuses keep the default */
+        nas_train_config tc;
+        nas_train_config_default(&tc);
+        nas_error ignored;
+        if (nas_train_config_from_hparams(&tc, a, &ignored) == NAS_OK)
+            optim = tc.optim.kind != NAS_OPTIM_SGD ? NAS_COST_OPTIM_ADAM
+                    : tc.optim.momentum > 0        ? NAS_COST_OPTIM_MOMENTUM
+                                                   : NAS_COST_OPTIM_SGD;
     }
     if (nas_cost_compute(a, (int)batch, optim, &c, &err) != NAS_OK) {
         nas_error_prefix(&err, "%s", path);

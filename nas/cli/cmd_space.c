@@ -45,7 +45,7 @@ static const char *HELP_SHOW =
     "\n"
     "Prints the decisions table (name, domain, condition), the number of\n"
     "decisions, the cardinality (exact digits) or log10 size, the constraints and\n"
-    "the objectives. With --json prints one JSON object with the keys name, path,\n"
+    "the objectives. With --json prints one JSON object with the keys name,\n"
     "hash, input, classes, decisions (array of {name, domain, condition, hparam}),\n"
     "n_decisions, cardinality (string of digits, or null when continuous),\n"
     "log10_size, hparams, constraints and objectives.\n";

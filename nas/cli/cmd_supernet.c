@@ -56,7 +56,7 @@ static const char *HELP_TRAIN =
     "  --batch B            batch size (default 64)\n"
     "  --lr LR              base learning rate, cosine to 0 (default 0.05)\n"
     "  --optimizer NAME     sgd (momentum 0.9, Nesterov; default) | adam | adamw\n"
-    "  --weight-decay WD    (default 5e-5)\n"
+    "  --weight-decay WD    (default 5e-5 with sgd and adam; adamw 0.01)\n"
     "  --warmup EPOCHS      linear warm-up (default 0)\n"
     "  --sandwich           largest + smallest + random path per step\n"
     "  --distill            with --sandwich: in-place distillation, the smaller paths\n"

@@ -456,17 +456,15 @@ static cJSON *shape_json(int c, int h, int w) {
 }
 
 /* cJSON prints 15 significant digits; a double needs 17 to read back
- * exactly (rates are hashed, hyperparameters must survive round trips). */
+ * exactly (rates are hashed, hyperparameters must survive round trips).
+ * The shortest text that reads back: 10, not 1e+01 (%.1g). */
 static cJSON *exact_number(double v) {
     char buf[40];
     snprintf(buf, sizeof buf, "%.17g", v);
     for (int prec = 1; prec < 17; prec++) {
         char shorter[40];
         snprintf(shorter, sizeof shorter, "%.*g", prec, v);
-        if (strtod(shorter, NULL) == v) {
-            memcpy(buf, shorter, sizeof buf);
-            break;
-        }
+        if (strtod(shorter, NULL) == v && strlen(shorter) < strlen(buf)) memcpy(buf, shorter, sizeof buf);
     }
     return isfinite(v) ? cJSON_CreateRaw(buf) : cJSON_CreateNull();
 }
