@@ -1023,22 +1023,50 @@ static void study_latencies(const char *dir, latencies *l, double *clock_ms) {
     nas_store_close(s);
 }
 
-static void test_latency_clock_reference(void) {
-    char space[512], dir[512], db[600], sql[200];
-    snprintf(space, sizeof space, "%s/lat.nas", tmp);
-    snprintf(dir, sizeof dir, "%s/lat", tmp);
-    snprintf(db, sizeof db, "%s/study.db", dir);
+/* A study of NET_SPACE in tmp/name (its space file in space, study.db path
+ * in db: 512, 512 and 600 bytes), run to `trials` trials with the constant
+ * objective; o keeps the options (space must outlive it). */
+static void net_study(const char *name, int trials, nas_search_options *o, char *space, char *dir, char *db) {
+    snprintf(space, 512, "%s/lat.nas", tmp);
+    snprintf(dir, 512, "%s/%s", tmp, name);
+    snprintf(db, 600, "%s/study.db", dir);
     write_file("lat.nas", NET_SPACE);
-    nas_search_options o;
-    nas_search_options_default(&o);
-    o.space_path = space;
-    o.study_dir = dir;
-    o.controller = "random";
-    o.max_trials = 3;
-    o.objective = const_objective;
+    nas_search_options_default(o);
+    o->space_path = space;
+    o->study_dir = dir;
+    o->controller = "random";
+    o->max_trials = trials;
+    o->objective = const_objective;
     nas_search_summary sum;
     nas_error err;
-    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    ASSERT_OK(nas_search_run(o, &sum, &err), &err);
+}
+
+/* --resume of dir up to max_trials trials: the status and *err. */
+static nas_status net_resume(const char *dir, int max_trials, nas_search_summary *sum, nas_error *err) {
+    nas_search_options r;
+    nas_search_options_default(&r);
+    r.study_dir = dir;
+    r.resume = 1;
+    r.max_trials = max_trials;
+    r.objective = const_objective;
+    return nas_search_run(&r, sum, err);
+}
+
+/* Runs one SQL statement on the study database db (an edit by hand). */
+static void study_sql(const char *db, const char *sql) {
+    sqlite3 *h;
+    ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+static void test_latency_clock_reference(void) {
+    char space[512], dir[512], db[600], sql[200];
+    nas_search_options o;
+    nas_search_summary sum;
+    nas_error err;
+    net_study("lat", 3, &o, space, dir, db);
     latencies l;
     double ref;
     study_latencies(dir, &l, &ref);
@@ -1052,21 +1080,12 @@ static void test_latency_clock_reference(void) {
     }
     /* the stored reference, 1000x: the same command reopens the study with
        it (no new reference), and so does --resume */
-    sqlite3 *h;
     snprintf(sql, sizeof sql, "UPDATE study SET spec_json = json_set(spec_json, '$.latency_clock_ms', %.17g)",
              1000 * ref);
-    ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
-    ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    study_sql(db, sql);
     o.max_trials = 4;
     ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
-    nas_search_options r;
-    nas_search_options_default(&r);
-    r.study_dir = dir;
-    r.resume = 1;
-    r.max_trials = 5;
-    r.objective = const_objective;
-    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_OK(net_resume(dir, 5, &sum, &err), &err);
     double ref2;
     study_latencies(dir, &l, &ref2);
     ASSERT_EQ_INT(l.n, 5);
@@ -1083,20 +1102,10 @@ static void test_latency_clock_reference(void) {
 static char *study_spec(const char *dir);
 static void test_corrupt_spec_named(void) {
     char space[512], dir[512], db[600], sql[300];
-    snprintf(space, sizeof space, "%s/lat.nas", tmp);
-    snprintf(dir, sizeof dir, "%s/corrupt-spec", tmp);
-    snprintf(db, sizeof db, "%s/study.db", dir);
-    write_file("lat.nas", NET_SPACE);
     nas_search_options o;
-    nas_search_options_default(&o);
-    o.space_path = space;
-    o.study_dir = dir;
-    o.controller = "random";
-    o.max_trials = 2;
-    o.objective = const_objective;
     nas_search_summary sum;
     nas_error err;
-    ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    net_study("corrupt-spec", 2, &o, space, dir, db);
     char *good = study_spec(dir);
     static const struct {
         const char *path, *value, *msg;
@@ -1109,20 +1118,10 @@ static void test_corrupt_spec_named(void) {
         {"$.final_epochs", "0", "--final-epochs must be in 1..100000, got 0"},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
-        sqlite3 *h;
         snprintf(sql, sizeof sql, "UPDATE study SET spec_json = json_set(spec_json, '%s', %s)", BAD[i].path,
                  BAD[i].value);
-        ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
-        ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(h);
-        nas_search_options r;
-        nas_search_options_default(&r);
-        r.study_dir = dir;
-        r.resume = 1;
-        r.max_trials = 3;
-        r.objective = const_objective;
-        nas_status st = nas_search_run(&r, &sum, &err);
-        if (st == NAS_OK) TEST_FAIL_("%s = %s resumed", BAD[i].path, BAD[i].value);
+        study_sql(db, sql);
+        if (net_resume(dir, 3, &sum, &err) == NAS_OK) TEST_FAIL_("%s = %s resumed", BAD[i].path, BAD[i].value);
         ASSERT_CONTAINS(err.msg, BAD[i].msg);
         latencies l;
         double ref;
@@ -1130,18 +1129,10 @@ static void test_corrupt_spec_named(void) {
         ASSERT_EQ_INT(l.n, 2);
         /* put right: the stored spec as it was */
         char *q = sqlite3_mprintf("UPDATE study SET spec_json = %Q", good);
-        ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
-        ASSERT_EQ_INT(sqlite3_exec(h, q, NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(h);
+        study_sql(db, q);
         sqlite3_free(q);
     }
-    nas_search_options r;
-    nas_search_options_default(&r);
-    r.study_dir = dir;
-    r.resume = 1;
-    r.max_trials = 3;
-    r.objective = const_objective;
-    ASSERT_OK(nas_search_run(&r, &sum, &err), &err);
+    ASSERT_OK(net_resume(dir, 3, &sum, &err), &err);
     ASSERT_EQ_INT(sum.completed, 3);
     free(good);
 }
