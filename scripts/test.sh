@@ -20,10 +20,22 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== fuzz targets (libFuzzer, ${NAS_FUZZ_SECONDS:-30}s each)"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNAS_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-fuzz -j"$jobs"
+# fuzz_study's seeds: study databases the release build writes now (complete
+# and failed trials), rather than binary files in the tree that would lag
+# behind the schema
+seeds=build-fuzz/seed-study
+rm -rf "$seeds" && mkdir -p "$seeds/files"
+build/nas -q search spaces/hpt.nas --trial-cmd "python3 tests/trial_programs/example.py" \
+  --objective 'maximize accuracy' --max-trials 4 --study "$seeds/complete" >/dev/null
+build/nas -q search spaces/hpt.nas --trial-cmd "python3 tests/trial_programs/example.py" \
+  --max-trials 2 --max-failed-trials 2 --study "$seeds/failed" >/dev/null 2>&1 || true
+cp "$seeds/complete/study.db" "$seeds/files/complete.db"
+cp "$seeds/failed/study.db" "$seeds/files/failed.db"
 for f in build-fuzz/tests/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus=tests/fuzz/corpus/${name#fuzz_}
+  [ "$name" = fuzz_study ] && corpus=$seeds/files
   mkdir -p "build-fuzz/corpus-$name"
   echo "-- $name"
   "$f" -max_total_time="${NAS_FUZZ_SECONDS:-30}" -rss_limit_mb=2048 -print_final_stats=0 \

@@ -528,6 +528,27 @@ static void test_html(void) {
     remove_dir(dir);
 }
 
+/* Times no int or time_t holds (a study.db edited by hand, or damaged):
+ * the report says "-" or hours in exponent form instead of converting them
+ * (undefined behaviour, found by fuzz_study). */
+static void test_corrupt_times(void) {
+    char *dir = make_study();
+    char db[128], cmd[512];
+    snprintf(db, sizeof db, "%s/study.db", dir);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import sqlite3; c = sqlite3.connect('%s'); "
+             "c.execute('UPDATE trials SET started_at = 1, finished_at = 1e300 WHERE number = 0'); "
+             "c.execute('UPDATE study SET created_at = 1e300'); c.commit()\"",
+             db);
+    ASSERT_EQ_INT(system(cmd), 0);
+    char *h = html_of(dir);
+    ASSERT_TRUE(h != NULL);
+    ASSERT_CONTAINS(h, "</html>");
+    ASSERT_CONTAINS(h, "e+296h");
+    free(h);
+    remove_dir(dir);
+}
+
 static void test_multi_objective_and_empty(void) {
     char dir[64];
     snprintf(dir, sizeof dir, "/tmp/nas_test_report_XXXXXX");
@@ -701,6 +722,7 @@ static const test_case TESTS[] = {
     {"csv", test_csv},
     {"export", test_export},
     {"html", test_html},
+    {"corrupt_times", test_corrupt_times},
     {"multi_objective_and_empty", test_multi_objective_and_empty},
     {"cli", test_cli},
     {0},

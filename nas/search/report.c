@@ -194,7 +194,8 @@ static void fmt_seconds(char *b, size_t cap, double s) {
     else if (s < 10) snprintf(b, cap, "%.2fs", s);
     else if (s < 60) snprintf(b, cap, "%.1fs", s);
     else if (s < 3600) snprintf(b, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(b, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s < 3600e6) snprintf(b, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(b, cap, "%.3gh", s / 3600); /* a corrupt time: no int holds its hours */
 }
 
 /* A metric value in human units: 91.23%, 0.42 ms, 1.2M, 45.3K, 1.50 MB. */
@@ -1064,9 +1065,13 @@ static void esc(FILE *o, const char *s) {
 }
 
 static void fmt_date(double t, char *b, size_t cap) {
-    time_t tt = (time_t)t;
     struct tm tm;
-    if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(b, cap, "%Y-%m-%d %H:%M:%S UTC", &tm)) snprintf(b, cap, "-");
+    if (!(t > 0 && t < 1e15)) { /* none, or corrupt: no time_t holds it */
+        snprintf(b, cap, "-");
+        return;
+    }
+    time_t tt = (time_t)t;
+    if (!gmtime_r(&tt, &tm) || !strftime(b, cap, "%Y-%m-%d %H:%M:%S UTC", &tm)) snprintf(b, cap, "-");
 }
 
 /* A chart axis: [lo, hi] snapped to multiples of step. */
