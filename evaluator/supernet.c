@@ -1173,9 +1173,13 @@ nas_status nas_supernet_train(nas_supernet *sn, const nas_data *data, const char
         while ((n = nas_batch_iter_next(it, x, y8)) > 0) {
             if (cfg->stop && *cfg->stop) {
                 if (cfg->progress) nas_progress_finish(&bar, "stopped");
-                s = NAS_FAIL(err, NAS_ERR_INTERRUPTED,
-                             "supernet training stopped on request in epoch %d; the checkpoint of epoch %d stands",
-                             epoch, epoch - 1);
+                if (dir && epoch > 1)
+                    s = NAS_FAIL(err, NAS_ERR_INTERRUPTED,
+                                 "supernet training stopped on request in epoch %d; the checkpoint of epoch %d stands",
+                                 epoch, epoch - 1);
+                else
+                    s = NAS_FAIL(err, NAS_ERR_INTERRUPTED,
+                                 "supernet training stopped on request in epoch %d, before any checkpoint", epoch);
                 goto fail;
             }
             for (size_t i = 0; i < n; i++) y[i] = y8[i];

@@ -331,6 +331,25 @@ static void test_time_budget_keeps_stage2(void) {
     char best[600];
     snprintf(best, sizeof best, "%s/best/weights.nasw", dir);
     ASSERT_TRUE(nas_path_exists(best));
+    /* resumed with its budget spent: no trial, and stage 2 keeps the model it
+       retrained (its weights file is not written again) */
+    glob_t w;
+    snprintf(best, sizeof best, "%s/final/trial-*/weights.nasw", dir);
+    ASSERT_EQ_INT(glob(best, 0, NULL, &w), 0);
+    ASSERT_EQ_INT(w.gl_pathc, 1);
+    snprintf(best, sizeof best, "%s", w.gl_pathv[0]);
+    globfree(&w);
+    struct stat before, after;
+    ASSERT_EQ_INT(stat(best, &before), 0);
+    char *resume[] = {"nas", "search", "--resume", dir, "--threads", "1", NULL};
+    ASSERT_EQ_INT(run_nas_stderr(resume, log), 0);
+    text = slurp(log);
+    ASSERT_CONTAINS(text, "was retrained before");
+    free(text);
+    read_trace(dir, &t, c);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 1);
+    ASSERT_EQ_INT(stat(best, &after), 0);
+    ASSERT_TRUE(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
     /* stage 2 augments by default (IDX data alone would not) */
     snprintf(best, sizeof best, "%s/final/trial-*/metrics.json", dir);
     glob_t g;
@@ -355,10 +374,12 @@ static void test_time_budget_keeps_stage2(void) {
     ASSERT_EQ_INT(run_nas(again, 0), 0);
     read_trace(dir2, &t, c);
     ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], done);
-    char *more[] = {"nas", "-q", "search", "--resume", dir2, "--time-budget", "3s", NULL};
+    char cap[32];
+    snprintf(cap, sizeof cap, "%lld", (long long)done + 2);
+    char *more[] = {"nas", "-q", "search", "--resume", dir2, "--time-budget", "60s", "--max-trials", cap, NULL};
     ASSERT_EQ_INT(run_nas(more, 0), 0);
     read_trace(dir2, &t, c);
-    ASSERT_TRUE(c[NAS_TRIAL_COMPLETE] > done && c[NAS_TRIAL_COMPLETE] < 500);
+    ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], done + 2);
 }
 
 /* ---- one job per study ---- */
@@ -1239,6 +1260,8 @@ static void test_bad_values_create_no_study(void) {
         {"--trial-cmd", "  ", "--trial-cmd is empty", 2},
         {"--data", "nodata", "nodata", 2},
         {"--time-budget", " 5m", "--time-budget: expected a duration such as 90s, 30m or 1h, got ' 5m'", 2},
+        {"--time-budget", "+5m", "got '+5m'", 2},
+        {"--time-budget", "0x10", "got '0x10'", 2},
         {"--max-trials", " 5", "--max-trials: expected an integer, got ' 5'", 2},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {

@@ -79,15 +79,16 @@ int cmd_cost(int argc, char **argv, const nas_logger *lg) {
         optim = (nas_cost_optim)nas_cost_optim_parse(optim_name);
     } else {
         /* what `nas train` would train this arch with: its hyperparameters
-           optimizer and momentum over the trainer's defaults (SGD momentum 0.9);
-           hyperparameters the trainer refuses keep the default */
+           optimizer and momentum over the trainer's defaults (SGD momentum
+           0.9); an unknown optimizer name keeps the default */
         nas_train_config tc;
         nas_train_config_default(&tc);
+        const nas_hparam *ho = nas_arch_hparam(a, "optimizer"), *hm = nas_arch_hparam(a, "momentum");
+        nas_optim_kind kind = tc.optim.kind;
         nas_error ignored;
-        if (nas_train_config_from_hparams(&tc, a, &ignored) == NAS_OK)
-            optim = tc.optim.kind != NAS_OPTIM_SGD ? NAS_COST_OPTIM_ADAM
-                    : tc.optim.momentum > 0        ? NAS_COST_OPTIM_MOMENTUM
-                                                   : NAS_COST_OPTIM_SGD;
+        if (ho && ho->str && nas_optim_kind_parse(ho->str, &kind, &ignored)) kind = tc.optim.kind;
+        double momentum = hm && !hm->str ? hm->num : tc.optim.momentum;
+        optim = kind != NAS_OPTIM_SGD ? NAS_COST_OPTIM_ADAM : momentum > 0 ? NAS_COST_OPTIM_MOMENTUM : NAS_COST_OPTIM_SGD;
     }
     if (nas_cost_compute(a, (int)batch, optim, &c, &err) != NAS_OK) {
         nas_error_prefix(&err, "%s", path);

@@ -69,7 +69,8 @@ static void search_usage(FILE *out) {
             "                          the supernet (default 0.2)\n"
             "  --supernet-epochs E     (default 6)\n"
             "  --supernet-batch B      (default 128)\n"
-            "  --final-top-k K         stage 2: retrain the top K (default 3; 0 skips)\n"
+            "  --final-top-k K         stage 2: retrain the top K (default 3; 0 skips); a\n"
+            "                          model retrained by an earlier run is kept\n"
             "  --final-epochs E        stage 2 epochs (default 10)\n"
             "  --final-augment on|off  stage 2: random crop + flip (default on)\n"
             "  --study DIR             default runs/<space>-<date>-<n>\n"
@@ -157,7 +158,10 @@ static int parse_duration(const char *flag, const char *text, double *out) {
     else if (!strcmp(end, "m") || !strcmp(end, "min")) mult = 60;
     else if (!strcmp(end, "h")) mult = 3600;
     else v = NAN;
-    if (end == text || !(v >= 0) || !isfinite(v * mult) || isspace((unsigned char)*text)) { /* 1e306h: inf */
+    /* a digit (or ".5") first: strtod also takes " 5", "+5", "-0" and hex "0x10" */
+    int digits = (isdigit((unsigned char)text[0]) || (text[0] == '.' && isdigit((unsigned char)text[1]))) &&
+                 !(text[0] == '0' && (text[1] == 'x' || text[1] == 'X'));
+    if (end == text || !(v >= 0) || !isfinite(v * mult) || !digits) { /* 1e306h: inf */
         cli_usage_error("search", "%s: expected a duration such as 90s, 30m or 1h, got '%s'", flag, text);
         return 0;
     }

@@ -311,6 +311,9 @@ static nas_status check_numbers(const nas_search_options *o, nas_error *err) {
             return NAS_FAIL(err, NAS_ERR_USAGE, "%s must be in %d..%d, got %d", INTS[i].flag, INTS[i].lo,
                             INTS[i].hi, v);
     }
+    if (o->seed > (uint64_t)NAS_SEED_MAX)
+        return NAS_FAIL(err, NAS_ERR_USAGE, "--seed must be in 0..%.0f (2^53), got %llu", NAS_SEED_MAX,
+                        (unsigned long long)o->seed);
     if (!(o->proxy_fraction > 0 && o->proxy_fraction <= 1))
         return NAS_FAIL(err, NAS_ERR_USAGE, "--proxy-fraction must be in (0, 1], got %g", o->proxy_fraction);
     if (!(o->time_budget_s >= 0 && isfinite(o->time_budget_s)))
@@ -694,6 +697,24 @@ static nas_status setup_store(job *j, nas_error *err) {
         free(src);
         if (s) return s;
     }
+    /* the time budget is the study's: what earlier runs spent (up to their
+       last recorded trial) counts; read before anything is written */
+    char *spent = NULL;
+    if ((s = nas_store_kv_get(j->store, "elapsed_s", &spent, err))) return s;
+    if (spent) {
+        char *end;
+        double e = strtod(spent, &end);
+        if (*end || end == spent || !(e >= 0 && e < 1e12)) {
+            s = NAS_FAIL(err, NAS_ERR_FORMAT,
+                         "%s: the study's elapsed_s is '%.40s', not a duration in s (delete the row: sqlite3 "
+                         "%s/study.db \"DELETE FROM kv WHERE key = 'elapsed_s'\")",
+                         j->dir, spent, j->dir);
+            free(spent);
+            return s;
+        }
+        free(spent);
+        j->t0 -= e;
+    }
     if ((s = store_limits(j, err))) return s;
     pcg32_seed(&j->rng, j->o.seed, 0x5ea4c4);
     unsigned char *state = NULL;
@@ -714,18 +735,6 @@ static nas_status setup_store(job *j, nas_error *err) {
     j->completed = counts[NAS_TRIAL_COMPLETE];
     j->failed = counts[NAS_TRIAL_FAILED];
     j->pruned = counts[NAS_TRIAL_PRUNED];
-    /* the time budget is the study's: what earlier runs spent (up to their
-       last recorded trial) counts */
-    char *spent = NULL;
-    if ((s = nas_store_kv_get(j->store, "elapsed_s", &spent, err))) return s;
-    if (spent) {
-        char *end;
-        double e = strtod(spent, &end);
-        int bad = *end || end == spent || !(e >= 0 && e < 1e12);
-        free(spent);
-        if (bad) return NAS_FAIL(err, NAS_ERR_FORMAT, "%s: the study's elapsed_s is not a duration in s", j->dir);
-        j->t0 -= e;
-    }
     if (found)
         nas_log(j->lg, NAS_LOG_INFO, "resuming %s: %lld complete, %lld failed, %lld to re-run, %.0f s spent", j->dir,
                 (long long)j->completed, (long long)j->failed, (long long)counts[NAS_TRIAL_PENDING],
@@ -871,7 +880,8 @@ static nas_status setup_supernet(job *j, nas_error *err) {
                 j->data->train.n, j->data->name);
         nas_supernet_result r;
         s = nas_supernet_train(j->sn, j->data, dir, &r, err);
-        if (stop_requested(j)) return stop_job(j, err); /* an epoch under way is dropped: its checkpoint stands */
+        /* an epoch under way is dropped: the last checkpoint stands */
+        if ((s == NAS_OK || s == NAS_ERR_INTERRUPTED) && stop_requested(j)) return stop_job(j, err);
         if (s) return s;
     }
     return NAS_OK;
@@ -1591,6 +1601,36 @@ typedef struct final_result {
     char dir[4200];
 } final_result;
 
+/* A model stage 2 retrained before (kv final/N with its weights and metrics
+ * in fr->dir): its results, so that a resumed or repeated job does not
+ * train it again. 1 when kept. */
+static int final_kept(job *j, final_result *fr) {
+    char key[64], path[4400];
+    snprintf(key, sizeof key, "final/%lld", (long long)fr->number);
+    static const char *const FILES[] = {"arch.json", "weights.nasw", "final-metrics.json"};
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", fr->dir, FILES[i]);
+        if (!nas_path_exists(path)) return 0;
+    }
+    char *stored = NULL;
+    if (nas_store_kv_get(j->store, key, &stored, NULL) || !stored) return 0;
+    cJSON *o = cJSON_Parse(stored);
+    free(stored);
+    int ok = cJSON_IsObject(o);
+    for (const cJSON *e = ok ? o->child : NULL; e; e = e->next)
+        if (cJSON_IsNumber(e) && ctrl_metrics_set(&fr->costs, e->string, e->valuedouble, NULL)) ok = 0;
+    cJSON_Delete(o);
+    if (!ok || !ctrl_metrics_get(&fr->costs, "accuracy", &fr->val_acc)) {
+        memset(&fr->costs, 0, sizeof fr->costs);
+        return 0;
+    }
+    fr->test_acc = fr->latency_ms = fr->p90_ms = NAN;
+    ctrl_metrics_get(&fr->costs, "test_accuracy", &fr->test_acc);
+    ctrl_metrics_get(&fr->costs, "latency_ms", &fr->latency_ms);
+    ctrl_metrics_get(&fr->costs, "p90_ms", &fr->p90_ms);
+    return 1;
+}
+
 static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error *err) {
     nas_status s;
     nas_arch *a = NULL;
@@ -1601,6 +1641,11 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
     fr->number = r->number;
     snprintf(fr->dir, sizeof fr->dir, "%s/final/trial-%lld", j->dir, (long long)r->number);
     snprintf(tdir, sizeof tdir, "%s/run", fr->dir);
+    if (final_kept(j, fr)) {
+        nas_log(j->lg, NAS_LOG_INFO, "stage 2: trial %lld was retrained before (%s): kept", (long long)r->number,
+                fr->dir);
+        return NAS_OK;
+    }
     if ((s = load_trial_arch(j, r->arch_json, &a, err))) return s;
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
     if ((s = build_train_command(j, j->o.final_epochs, 1.0, fr->dir, 1, cmd, sizeof cmd, err))) goto done;
@@ -1617,6 +1662,7 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
         if (stop_requested(j)) nas_trial_cancel(t, "stopped");
     }
     if (stop_requested(j)) {
+        save_elapsed(j, NULL);
         nas_store_set_status(j->store, "stopped", NULL);
         s = NAS_FAIL(err, NAS_ERR_INTERRUPTED, "stopped on request during stage 2; continue with `nas search --resume %s`",
                      j->dir);
@@ -1844,7 +1890,10 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
        written (a resumed one, whose options are the stored ones) */
     if ((s = open_space_and_store(&j, &keep, err))) goto done;
     limits_default(&j.o);
-    if ((s = check_numbers(&j.o, err))) goto done;
+    if ((s = check_numbers(&j.o, err))) {
+        if (opts->resume) nas_error_prefix(err, "%s: a value stored with the study or given now", j.dir);
+        goto done;
+    }
     if ((s = choose_evaluator(&j, err))) goto done;
     if ((s = setup_goals(&j, opts->resume, err))) goto done;
     if ((s = check_names(&j.o, err))) goto done;
@@ -1877,7 +1926,10 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     sum->pruned = (int)j.pruned;
     sum->best_trial = j.best_number;
     sum->best_value = j.best_reward;
-    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) goto done;
+    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) {
+        save_elapsed(&j, NULL); /* stage 2's time counts, failed or not */
+        goto done;
+    }
     if (!(s = save_elapsed(&j, err))) s = nas_store_set_status(j.store, "finished", err);
 done:
     if (s && err) nas_log(j.lg, NAS_LOG_DEBUG, "search stopped: %s", err->msg);

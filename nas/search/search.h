@@ -79,19 +79,20 @@ typedef struct nas_search_options {
     void *objective_user;     /* passed to objective */
     /* the caller's stop request, e.g. set by a SIGINT/SIGTERM handler (may be
        NULL): once *stop is non-zero the job stops at the next check (every
-       second while trial programs run, between trials, after a supernet
-       epoch): running trial programs are ended (SIGTERM, then SIGKILL), their
+       second while trial programs run, between trials, before every step
+       of supernet training, whose epoch under way is dropped): running trial programs are ended (SIGTERM, then SIGKILL), their
        trials go back to pending (a resume re-runs them), the status becomes
        "stopped" and nas_search_run returns NAS_ERR_INTERRUPTED */
     const volatile sig_atomic_t *stop;
     /* the limits: NAS_SEARCH_UNSET, or a value that is stored with the study
        (the next resume keeps it) */
-    int max_trials;           /* completed trials wanted (default 50) */
+    int max_trials;           /* complete and pruned trials of the study (default 50) */
     int parallel_trials;      /* trials in flight (command / train evaluators; default 1) */
     int max_failed_trials;    /* stop the job after this many failures (default 10) */
-    double time_budget_s;     /* 0: none (default); else the whole job's wall time, stage 2
-                                 included: the loop stops starting trials when what is left
-                                 is stage 2's estimated time (trials already running finish) */
+    double time_budget_s;     /* 0: none (default); else the study's wall time, stage 2 and
+                                 earlier runs included (kv elapsed_s): the loop stops starting
+                                 trials when what is left is stage 2's estimated time (trials
+                                 already running finish) */
     double trial_timeout_s;   /* 0: none (default) */
     int n_objectives;         /* 0: the space file's, else "maximize accuracy" */
     const char *objectives[NAS_SEARCH_MAX_OBJECTIVES];

@@ -1,6 +1,7 @@
 /*
- * fuzz_study.c - libFuzzer target for a study database as `nas trials`,
- * `nas report` and `nas search --resume` read it: the input is written as
+ * fuzz_study.c - libFuzzer target for a study database as `nas trials`
+ * and `nas report` read it, and the store's readers a resume uses (the
+ * spec's checks are search.c's, tested in test_search): the input is written as
  * DIR/study.db, loaded (nas_report_study_load: the store's checks, the
  * spec, every trial) and rendered as the HTML report and the three
  * listings; the store is opened again and its snapshot, counts, kv and
