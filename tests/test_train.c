@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "evaluator/data.h"
@@ -365,10 +366,15 @@ static void test_train_cli_out_checked_first(void) {
         snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out /proc/nas-test-x", arch);
         cli_expect(args, errlog, 1, "nas: error: /proc/nas-test-x: cannot create directory");
     }
-    /* a good directory gets through to the (missing) data, made already */
+    /* a good directory gets through to the (missing) data; made for the run,
+       it is removed again when the run fails before writing to it, and one
+       that existed stays */
     snprintf(args, sizeof args, "train --arch '%s' --data idx:/nonexistent-nas-data --out '%s/out/run'", arch, dir);
     cli_expect(args, errlog, 1, "nonexistent-nas-data");
     snprintf(file, sizeof file, "%s/out/run", dir);
+    ASSERT_TRUE(!nas_path_exists(file));
+    ASSERT_EQ_INT(mkdir(file, 0755), 0);
+    cli_expect(args, errlog, 1, "nonexistent-nas-data");
     ASSERT_TRUE(nas_path_exists(file));
     snprintf(args, sizeof args, "rm -rf '%s'", dir);
     ASSERT_EQ_INT(system(args), 0);

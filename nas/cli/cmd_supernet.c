@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -286,7 +287,9 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_supernet_config_default(&cfg);
     cfg.lg = lg;
     cfg.progress = lg->level <= NAS_LOG_INFO;
-    /* where the checkpoints go is made (and tried) before the first epoch */
+    /* where the checkpoints go is made (and tried) before the first epoch;
+       one made here is removed again if the run fails before a checkpoint */
+    int made_out = !nas_path_exists(f.out);
     if (nas_dir_prepare(f.out, &err)) goto fail;
     if (nas_supernet_exists(f.out)) {
         if (nas_supernet_load(space, f.out, &cfg, &sn, &err)) goto fail;
@@ -345,6 +348,7 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
     ss_space_destroy(space);
     return CLI_EXIT_OK;
 fail:
+    if (made_out) rmdir(f.out); /* only when still empty */
     nas_data_destroy(data);
     nas_supernet_destroy(sn);
     ss_space_destroy(space);
@@ -391,7 +395,9 @@ static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
     nas_data *data = NULL;
     nas_arch *a = NULL;
     nas_error err = {0};
-    /* OUT is made (and tried) before any scoring */
+    /* OUT is made (and tried) before any scoring; one made here is removed
+       again if scoring fails before writing to it */
+    int made_out = f.extract && !nas_path_exists(f.extract);
     if (f.extract && nas_dir_prepare(f.extract, &err)) goto fail;
     if ((rc = open_all("supernet score", &f, lg, &space, &sn, &data)) >= 0) goto out;
     nas_supernet_score_options so;
@@ -436,6 +442,7 @@ static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
 fail:
     rc = cli_fail(&err);
 out:
+    if (rc != CLI_EXIT_OK && made_out) rmdir(f.extract); /* only when still empty */
     nas_arch_destroy(a);
     nas_data_destroy(data);
     nas_supernet_destroy(sn);

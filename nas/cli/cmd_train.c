@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evaluator/data.h"
 #include "evaluator/train.h"
@@ -201,6 +202,7 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_error err = {0};
     nas_arch *a = NULL;
     nas_data *data = NULL;
+    int made_out = 0;
     nas_train_config cfg;
     nas_train_config_default(&cfg);
     if (nas_arch_load(f.arch, &a, &err)) return cli_fail(&err);
@@ -237,7 +239,9 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     cfg.lg = lg;
     cfg.progress = lg->level <= NAS_LOG_INFO;
 
-    /* the output directory is made (and tried) before the work, not after */
+    /* the output directory is made (and tried) before the work, not after;
+       one made here is removed again if the run fails before writing to it */
+    made_out = f.out && !nas_path_exists(f.out);
     if (f.out && nas_dir_prepare(f.out, &err)) goto fail;
     if (load_data(&f, &data, &err)) goto fail;
     if (f.augment) {
@@ -303,6 +307,7 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
     nas_arch_destroy(a);
     return CLI_EXIT_OK;
 fail:
+    if (made_out) rmdir(f.out); /* only when still empty */
     nas_data_destroy(data);
     nas_arch_destroy(a);
     return cli_fail(&err);
