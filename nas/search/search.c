@@ -714,6 +714,11 @@ static nas_status setup_store(job *j, nas_error *err) {
         }
         free(spent);
         j->t0 -= e;
+        if (j->o.time_budget_s > 0)
+            nas_log(j->lg, NAS_LOG_INFO,
+                    "time budget: earlier runs of the study spent %.0f of its %.0f s (a larger --time-budget "
+                    "searches longer)",
+                    e, j->o.time_budget_s);
     }
     if ((s = store_limits(j, err))) return s;
     pcg32_seed(&j->rng, j->o.seed, 0x5ea4c4);
