@@ -813,7 +813,6 @@ static nas_status stop_job(job *j, nas_error *err) {
     }
     int64_t requeued = 0;
     nas_status s = nas_store_requeue_running(j->store, &requeued, err);
-    if (!s) s = save_elapsed(j, err);
     if (!s) s = nas_store_set_status(j->store, "stopped", err);
     if (s) return s;
     return NAS_FAIL(err, NAS_ERR_INTERRUPTED,
@@ -1667,7 +1666,6 @@ static nas_status final_one(job *j, const ranked *r, final_result *fr, nas_error
         if (stop_requested(j)) nas_trial_cancel(t, "stopped");
     }
     if (stop_requested(j)) {
-        save_elapsed(j, NULL);
         nas_store_set_status(j->store, "stopped", NULL);
         s = NAS_FAIL(err, NAS_ERR_INTERRUPTED, "stopped on request during stage 2; continue with `nas search --resume %s`",
                      j->dir);
@@ -1891,6 +1889,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     j.t0 = nas_time_now();
     spec_strings keep = {0};
     nas_status s;
+    int ran = 0; /* the study is set up: from here its time counts */
     /* every option is checked before the study is created (a new one) or
        written (a resumed one, whose options are the stored ones) */
     if ((s = open_space_and_store(&j, &keep, err))) goto done;
@@ -1912,6 +1911,7 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
         j.clock_ms = nas_latency_clock_reference(200);
     if ((s = spec_build(&j, err))) goto done;
     if ((s = setup_store(&j, err))) goto done;
+    ran = 1;
     snprintf(sum->study_dir, sizeof sum->study_dir, "%s", j.dir);
     nas_log(j.lg, NAS_LOG_INFO, "study %s: space %s, %s controller, %s evaluator, %d trials", j.dir,
             j.space->name, j.o.controller, EV_NAMES[j.ev], j.o.max_trials);
@@ -1931,12 +1931,15 @@ nas_status nas_search_run(const nas_search_options *opts, nas_search_summary *su
     sum->pruned = (int)j.pruned;
     sum->best_trial = j.best_number;
     sum->best_value = j.best_reward;
-    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) {
-        save_elapsed(&j, NULL); /* stage 2's time counts, failed or not */
-        goto done;
-    }
-    if (!(s = save_elapsed(&j, err))) s = nas_store_set_status(j.store, "finished", err);
+    if (j.o.final_top_k > 0 && j.ev != EV_COMMAND && j.ev != EV_FUNCTION && (s = stage2(&j, sum, err))) goto done;
+    s = nas_store_set_status(j.store, "finished", err);
 done:
+    /* however the job ends (finished, stopped, failed) once it ran, its time
+       counts toward the study's budget (kept with every trial as well) */
+    if (ran) {
+        nas_status se = save_elapsed(&j, s ? NULL : err);
+        if (!s) s = se;
+    }
     if (s && err) nas_log(j.lg, NAS_LOG_DEBUG, "search stopped: %s", err->msg);
     job_deinit(&j);
     cJSON_Delete(keep.root);
