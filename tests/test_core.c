@@ -239,21 +239,24 @@ static void test_fileio_output_checks(void) {
     ASSERT_EQ_INT(dir_entries(dir), 2); /* kept.txt, sub: no temporary file left */
     /* output directories: made, nested, and left empty */
     snprintf(path, sizeof path, "%s/out/a/b", dir);
-    ASSERT_OK(nas_dir_prepare(path, &err), &err);
+    int made = 0;
+    ASSERT_OK(nas_dir_prepare(path, &made, &err), &err);
+    ASSERT_EQ_INT(made, 1);
     ASSERT_EQ_INT(dir_entries(path), 0);
-    ASSERT_OK(nas_dir_prepare(path, &err), &err); /* again: it exists */
+    ASSERT_OK(nas_dir_prepare(path, &made, &err), &err); /* again: it exists */
+    ASSERT_EQ_INT(made, 0);
     snprintf(path, sizeof path, "%s/kept.txt", dir);
-    ASSERT_EQ_INT(nas_dir_prepare(path, &err), NAS_ERR_IO);
+    ASSERT_EQ_INT(nas_dir_prepare(path, NULL, &err), NAS_ERR_IO);
     snprintf(want, sizeof want, "%s: not a directory", path);
     ASSERT_STR_EQ(err.msg, want);
     ASSERT_OK(nas_file_read(path, &data, &len, &err), &err);
     ASSERT_STR_EQ(data, "kept");
     free(data);
     snprintf(path, sizeof path, "%s/kept.txt/sub", dir);
-    ASSERT_EQ_INT(nas_dir_prepare(path, &err), NAS_ERR_IO);
+    ASSERT_EQ_INT(nas_dir_prepare(path, NULL, &err), NAS_ERR_IO);
     ASSERT_CONTAINS(err.msg, "kept.txt/sub: cannot create directory: Not a directory");
     if (nas_path_exists("/proc/self")) { /* a file system that takes no new entries */
-        ASSERT_EQ_INT(nas_dir_prepare("/proc/nas-test-x", &err), NAS_ERR_IO);
+        ASSERT_EQ_INT(nas_dir_prepare("/proc/nas-test-x", NULL, &err), NAS_ERR_IO);
         ASSERT_CONTAINS(err.msg, "/proc/nas-test-x: cannot create directory: ");
         ASSERT_EQ_INT(nas_file_check_writable("/proc/nas-test-x", &err), NAS_ERR_IO);
         ASSERT_CONTAINS(err.msg, "/proc/nas-test-x: cannot create the file: ");

@@ -289,8 +289,8 @@ static int sn_cmd_train(int argc, char **argv, const nas_logger *lg) {
     cfg.progress = lg->level <= NAS_LOG_INFO;
     /* where the checkpoints go is made (and tried) before the first epoch;
        one made here is removed again if the run fails before a checkpoint */
-    int made_out = !nas_path_exists(f.out);
-    if (nas_dir_prepare(f.out, &err)) goto fail;
+    int made_out = 0;
+    if (nas_dir_prepare(f.out, &made_out, &err)) goto fail;
     if (nas_supernet_exists(f.out)) {
         if (nas_supernet_load(space, f.out, &cfg, &sn, &err)) goto fail;
         if (f.n_settings)
@@ -397,8 +397,8 @@ static int sn_cmd_score(int argc, char **argv, const nas_logger *lg) {
     nas_error err = {0};
     /* OUT is made (and tried) before any scoring; one made here is removed
        again if scoring fails before writing to it */
-    int made_out = f.extract && !nas_path_exists(f.extract);
-    if (f.extract && nas_dir_prepare(f.extract, &err)) goto fail;
+    int made_out = 0;
+    if (f.extract && nas_dir_prepare(f.extract, &made_out, &err)) goto fail;
     if ((rc = open_all("supernet score", &f, lg, &space, &sn, &data)) >= 0) goto out;
     nas_supernet_score_options so;
     score_options(&f, &so);

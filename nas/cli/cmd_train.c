@@ -241,8 +241,7 @@ int cmd_train(int argc, char **argv, const nas_logger *lg) {
 
     /* the output directory is made (and tried) before the work, not after;
        one made here is removed again if the run fails before writing to it */
-    made_out = f.out && !nas_path_exists(f.out);
-    if (f.out && nas_dir_prepare(f.out, &err)) goto fail;
+    if (f.out && nas_dir_prepare(f.out, &made_out, &err)) goto fail;
     if (load_data(&f, &data, &err)) goto fail;
     if (f.augment) {
         int on = !strcmp(f.augment, "on");

@@ -106,7 +106,8 @@ nas_status nas_file_check_writable(const char *path, nas_error *err) {
     return NAS_OK;
 }
 
-nas_status nas_dir_prepare(const char *path, nas_error *err) {
+nas_status nas_dir_prepare(const char *path, int *made, nas_error *err) {
+    if (made) *made = !nas_path_exists(path);
     nas_status s = nas_mkdir_p(path, err);
     if (s) return s;
     size_t n = strlen(path) + 48;

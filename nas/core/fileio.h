@@ -30,8 +30,9 @@ nas_status nas_file_check_writable(const char *path, nas_error *err);
 
 /* For a command to call before its work: mkdir -p path, then checks that a
  * file can be created in it (creating and removing one). What the directory
- * holds is left as it is. */
-nas_status nas_dir_prepare(const char *path, nas_error *err);
+ * holds is left as it is. *made (may be NULL) is 1 when path did not exist
+ * before: a command that then fails before writing to it rmdir()s it. */
+nas_status nas_dir_prepare(const char *path, int *made, nas_error *err);
 
 /* 1 if path exists (any type). */
 int nas_path_exists(const char *path);
