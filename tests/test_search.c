@@ -1117,9 +1117,10 @@ static void test_latency_clock_reference(void) {
     ASSERT_TRUE(l.ms[4] > 50 * most);
 }
 
-/* A corrupt number in a stored spec (edited by hand, or a disk's error) is
- * named when the study is resumed, not converted (1e300 to an int is
- * undefined), and loses nothing: put right, the study goes on. */
+/* A corrupt number in a stored spec or in the study's elapsed time (edited
+ * by hand, or a disk's error) is named when the study is resumed, not
+ * converted (1e300 to an int is undefined), and loses nothing: put right,
+ * the study goes on. */
 static char *study_spec(const char *dir);
 static void test_corrupt_spec_named(void) {
     char space[512], dir[512], db[600], sql[300];
@@ -1153,6 +1154,15 @@ static void test_corrupt_spec_named(void) {
         study_sql(db, q);
         sqlite3_free(q);
     }
+    /* the time the study spent (kv elapsed_s) is read the same way */
+    study_sql(db, "UPDATE kv SET value = '12x' WHERE key = 'elapsed_s'");
+    ASSERT_EQ_INT(net_resume(dir, 3, &sum, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "the study's elapsed_s is '12x', not a duration in s (delete the row");
+    latencies l;
+    double ref;
+    study_latencies(dir, &l, &ref);
+    ASSERT_EQ_INT(l.n, 2);
+    study_sql(db, "DELETE FROM kv WHERE key = 'elapsed_s'");
     ASSERT_OK(net_resume(dir, 3, &sum, &err), &err);
     ASSERT_EQ_INT(sum.completed, 3);
     free(good);
