@@ -3,7 +3,10 @@
 # missing (as root: apt-get update first, then apt-get install).
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libdnnl-dev libcjson-dev libsqlite3-dev zlib1g-dev
+# ocl-icd-opencl-dev: Debian's oneDNN is built with the OpenCL GPU runtime, so
+# its CMake config (find_package(dnnl)) requires OpenCL; libdnnl-dev only
+# recommends it, and recommends are not installed here
+pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libcjson-dev libsqlite3-dev zlib1g-dev
       dataset-fashion-mnist "$@")
 missing=()
 for p in "${pkgs[@]}"; do
