@@ -103,6 +103,7 @@ typedef struct job {
     size_t s2_train_n, s2_eval_n; /* images stage 2 trains on / scores in all */
     double s2_model_s;            /* one stage-2 model, estimated for the best trial */
     int s2_checked;               /* the first estimate was weighed against the time left */
+    double spent_before;          /* s of the budget earlier runs of the study spent */
     nas_progress bar;
     const nas_logger *lg;
     cpu_set_t cpus; /* the process's CPUs before the job pinned its threads: its programs' */
@@ -714,6 +715,7 @@ static nas_status setup_store(job *j, nas_error *err) {
         }
         free(spent);
         j->t0 -= e;
+        j->spent_before = e;
         if (j->o.time_budget_s > 0)
             nas_log(j->lg, NAS_LOG_INFO,
                     "time budget: earlier runs of the study spent %.0f of its %.0f s (a larger --time-budget "
@@ -1301,11 +1303,15 @@ static void plan_stage2_arch(job *j, const char *arch_json) {
            the end, where the time left is stage 2's by design) */
         int k = j->o.final_top_k;
         double left = j->o.time_budget_s - (nas_time_now() - j->t0), s2 = k * one;
+        /* a resumed study spent part of its budget before: little left for
+           the search is then expected (said, not warned) */
         if (!j->s2_checked && s2 > 0.75 * left)
-            nas_log(j->lg, NAS_LOG_WARN,
+            nas_log(j->lg, j->spent_before > 0 ? NAS_LOG_INFO : NAS_LOG_WARN,
                     "time budget: stage 2 (%d model%s x %.0f s) takes %.0f of the %.0f s left, leaving the search "
-                    "%.0f s: lower --final-epochs or --final-top-k, or raise --time-budget",
-                    k, k > 1 ? "s" : "", one, s2, left > 0 ? left : 0, left > s2 ? left - s2 : 0);
+                    "%.0f s%s",
+                    k, k > 1 ? "s" : "", one, s2, left > 0 ? left : 0, left > s2 ? left - s2 : 0,
+                    j->spent_before > 0 ? " (earlier runs spent the rest; a larger --time-budget searches longer)"
+                                        : ": lower --final-epochs or --final-top-k, or raise --time-budget");
         j->s2_checked = 1;
     }
     nas_arch_destroy(t);
