@@ -1293,6 +1293,46 @@ static void test_cli_rank(void) {
                     cJSON_GetObjectItem(b, "supernet_val_accuracy")->valuedouble, 1e-9);
     }
     ASSERT_EQ_INT((int)cJSON_GetObjectItem(j1, "train_batch")->valuedouble, 128);
+    /* two runs at once, one thread each: the numbers of one run at a time on
+       one thread, in FILE in the same order (seed by seed) */
+    {
+        int m = snprintf(cmd, sizeof cmd, rank, NAS_BINARY, dir, dir);
+        ASSERT_TRUE(strstr(cmd, "--threads 1") != NULL);
+        memcpy(strstr(cmd, "--threads 1"), "--threads 2", 11);
+        snprintf(cmd + m, sizeof cmd - (size_t)m,
+                 " --train-epochs 1 --train-seeds 2 --train-jobs 2 --standalone %s/rj.json --json > %s/rj_out.json "
+                 "2>%s/rj.log",
+                 dir, dir, dir);
+        ASSERT_EQ_INT(run_cmd(cmd), 0);
+        cJSON *fj = read_json(dir, "rj.json"), *cj = cJSON_GetObjectItem(fj, "candidates");
+        ASSERT_EQ_INT(cJSON_GetArraySize(cj), 3);
+        for (int i = 0; i < 3; i++) {
+            cJSON *a = cJSON_GetObjectItem(cJSON_GetArrayItem(c1, i), "standalone_seed_accuracies");
+            cJSON *b = cJSON_GetObjectItem(cJSON_GetArrayItem(cj, i), "standalone_seed_accuracies");
+            ASSERT_EQ_INT(cJSON_GetArraySize(b), 2);
+            for (int j = 0; j < 2; j++)
+                ASSERT_NEAR(cJSON_GetArrayItem(b, j)->valuedouble, cJSON_GetArrayItem(a, j)->valuedouble, 0);
+        }
+        cJSON_Delete(fj);
+        /* the log lists the runs seed by seed: arch 1..3 of seed 1, then of seed 2 */
+        char *log = NULL;
+        size_t ll;
+        snprintf(path, sizeof path, "%s/rj.log", dir);
+        ASSERT_OK(nas_file_read(path, &log, &ll, &err), &err);
+        const char *want[] = {"trained 1/3 (seed 1 of 2)", "trained 2/3 (seed 1 of 2)", "trained 3/3 (seed 1 of 2)",
+                              "trained 1/3 (seed 2 of 2)", "trained 2/3 (seed 2 of 2)", "trained 3/3 (seed 2 of 2)"};
+        const char *at = log;
+        for (int i = 0; i < 6; i++) {
+            const char *hit = strstr(at, want[i]);
+            if (!hit) fprintf(stderr, "missing or out of order: %s\n%s", want[i], log);
+            ASSERT_TRUE(hit != NULL);
+            at = hit + 1;
+        }
+        free(log);
+        snprintf(cmd + m, sizeof cmd - (size_t)m, " --train-jobs 0 > /dev/null 2>%s/rj.log", dir);
+        ASSERT_EQ_INT(run_cmd(cmd), 2);
+        file_contains(dir, "rj.log", "--train-jobs must be in 1..64");
+    }
     /* the tau against each seed alone, recomputed from the candidates */
     cJSON *per = cJSON_GetObjectItem(j1, "kendall_tau_per_seed");
     ASSERT_EQ_INT(cJSON_GetArraySize(per), 2);
