@@ -130,7 +130,7 @@ static const char *HELP_RANK =
     "  --train-jobs J       train J stand-alone runs at once, one thread each (default\n"
     "                       1: one run at a time on --threads threads); small networks\n"
     "                       use cores better side by side (2 jobs on 2 cores: 1.31x the\n"
-    "                       runs per hour); results still enter FILE seed by seed\n"
+    "                       runs per hour); each arch's seeds still enter FILE in order\n"
     "  --seed S             picks the candidates and seeds training (default 0)\n"
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
@@ -522,7 +522,7 @@ typedef struct {
 
 typedef struct {
     int i, j; /* arch, seed */
-    int done;
+    int done; /* 1 trained, 2 recorded */
     double acc, seconds;
 } gt_run;
 
@@ -544,8 +544,8 @@ static nas_status commit_run(const gt_job *g, const gt_run *r, nas_error *err) {
  * jobs > 1 that many runs train at once, one thread each (their own OpenMP
  * regions are nested, so serial, and oneDNN runs sequentially inside a
  * parallel region): a run gives the numbers of the same run with --threads
- * 1, and one that finishes early waits for those before it, so results
- * enter the ground truth in the order of one job. */
+ * 1. A finished run is recorded at once unless its arch's previous seed is
+ * still training (FILE holds each arch's first seeds); it then waits. */
 static nas_status train_missing(const gt_job *g, int missing, int jobs, nas_error *err) {
     nas_supernet_truth *gt = g->gt;
     int k = gt->seeds, m = 0;
@@ -555,7 +555,7 @@ static nas_status train_missing(const gt_job *g, int missing, int jobs, nas_erro
         for (int i = 0; i < g->n; i++)
             if (gt->have[i] <= j) runs[m++] = (gt_run){.i = i, .j = j};
     if (jobs > m) jobs = m;
-    int next = 0, committed = 0;
+    int next = 0;
     nas_status st = NAS_OK;
 #pragma omp parallel num_threads(jobs) if (jobs > 1)
     {
@@ -580,8 +580,15 @@ static nas_status train_missing(const gt_job *g, int missing, int jobs, nas_erro
                     *err = e;
                 } else if (!s) {
                     runs[r].acc = tr.val_acc, runs[r].seconds = tr.seconds, runs[r].done = 1;
-                    for (; st == NAS_OK && committed < m && runs[committed].done; committed++)
-                        st = commit_run(g, &runs[committed], err);
+                    /* every finished run whose arch has its earlier seeds */
+                    for (int more = 1; more && st == NAS_OK;) {
+                        more = 0;
+                        for (int q = 0; q < next && st == NAS_OK; q++)
+                            if (runs[q].done == 1 && gt->have[runs[q].i] == runs[q].j) {
+                                st = commit_run(g, &runs[q], err);
+                                runs[q].done = 2, more = 1;
+                            }
+                    }
                 }
             }
         }
