@@ -146,6 +146,30 @@ out:
     free(taus);
 }
 
+void nas_supernet_tau_ceiling(const double *acc, int n, int k, double *one, double *mean) {
+    *one = *mean = NAN;
+    if (k < 2 || n < 3) return;
+    double noise = 0, total = 0;
+    for (int i = 0; i < n; i++) { /* within an arch, across its seeds */
+        double m = 0, v = 0;
+        for (int j = 0; j < k; j++) m += acc[i * k + j];
+        m /= k;
+        for (int j = 0; j < k; j++) v += (acc[i * k + j] - m) * (acc[i * k + j] - m);
+        noise += v / (k - 1) / n;
+    }
+    for (int j = 0; j < k; j++) { /* within a seed, across the archs */
+        double m = 0, v = 0;
+        for (int i = 0; i < n; i++) m += acc[i * k + j];
+        m /= n;
+        for (int i = 0; i < n; i++) v += (acc[i * k + j] - m) * (acc[i * k + j] - m);
+        total += v / (n - 1) / k;
+    }
+    if (!(total > 0)) return;
+    double rel = total > noise ? 1 - noise / total : 0, rel_k = k * rel / (1 + (k - 1) * rel);
+    *one = asin(sqrt(rel)) / asin(1.0); /* 2/pi asin */
+    *mean = asin(sqrt(rel_k)) / asin(1.0);
+}
+
 /* ---------------------------------------------------------- config */
 
 void nas_supernet_config_default(nas_supernet_config *cfg) {

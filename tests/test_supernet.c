@@ -242,6 +242,50 @@ static void test_tau_interval(void) {
     ASSERT_TRUE(covered >= 0.88 * sets && covered <= 0.99 * sets);
 }
 
+/* The ceiling against simulated ground truths: 1500 archs whose true
+ * accuracies spread with s.d. 1, two seeds with noise s.d. 0.5 (a run is
+ * 80% signal: 2/pi asin sqrt 0.8 = 0.705 against one seed, 0.784 against
+ * the mean of two); the model's figures match the taus the true accuracies
+ * (a perfect score) reach against the simulated runs. */
+static void test_tau_ceiling(void) {
+    enum { N = 1500, K = 2 };
+    static double truth[N], acc[N * K], col[N];
+    pcg32 g;
+    pcg32_seed(&g, 7, 7);
+    for (int i = 0; i < N; i++) {
+        truth[i] = pcg32_normal(&g);
+        for (int j = 0; j < K; j++) acc[i * K + j] = truth[i] + 0.5 * pcg32_normal(&g);
+    }
+    double one, mean;
+    nas_supernet_tau_ceiling(acc, N, K, &one, &mean);
+    for (int i = 0; i < N; i++) col[i] = acc[i * K];
+    double t_one = nas_supernet_kendall_tau(truth, col, N);
+    for (int i = 0; i < N; i++) col[i] = 0.5 * (acc[i * K] + acc[i * K + 1]);
+    double t_mean = nas_supernet_kendall_tau(truth, col, N);
+    printf("     ceiling %.3f / %.3f, simulated %.3f / %.3f, exact 0.705 / 0.784\n", one, mean, t_one, t_mean);
+    ASSERT_NEAR(one, 0.7048, 0.03);
+    ASSERT_NEAR(mean, 0.7837, 0.03);
+    ASSERT_NEAR(one, t_one, 0.03);
+    ASSERT_NEAR(mean, t_mean, 0.03);
+    /* runs that are all noise: no score can rank them (0), and no ceiling
+       without seeds, archs or spread */
+    for (int i = 0; i < N * K; i++) acc[i] = pcg32_normal(&g);
+    nas_supernet_tau_ceiling(acc, N, K, &one, &mean);
+    ASSERT_TRUE(one < 0.1 && mean < 0.12);
+    nas_supernet_tau_ceiling(acc, N, 1, &one, &mean);
+    ASSERT_TRUE(isnan(one) && isnan(mean));
+    nas_supernet_tau_ceiling(acc, 2, K, &one, &mean);
+    ASSERT_TRUE(isnan(one) && isnan(mean));
+    for (int i = 0; i < 3 * K; i++) acc[i] = 0.75;
+    nas_supernet_tau_ceiling(acc, 3, K, &one, &mean);
+    ASSERT_TRUE(isnan(one) && isnan(mean));
+    /* seeds that agree exactly: a perfect score ranks perfectly */
+    for (int i = 0; i < 3; i++) acc[i * K] = acc[i * K + 1] = 0.9 + 0.01 * i;
+    nas_supernet_tau_ceiling(acc, 3, K, &one, &mean);
+    ASSERT_NEAR(one, 1, 1e-12);
+    ASSERT_NEAR(mean, 1, 1e-12);
+}
+
 static int find_tensor(const nas_supernet *sn, const char *key, int dims[4]) {
     for (int i = 0; i < nas_supernet_tensor_count(sn); i++)
         if (strcmp(nas_supernet_tensor(sn, i, dims, NULL), key) == 0) return i;
@@ -1347,6 +1391,24 @@ static void test_cli_rank(void) {
         if (isfinite(want)) ASSERT_NEAR(got->valuedouble, want, 1e-6);
         else ASSERT_TRUE(cJSON_IsNull(got));
     }
+    /* the ceiling, recomputed from the candidates' runs */
+    {
+        double runs[6], one, mean;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++)
+                runs[i * 2 + j] = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, i),
+                                                                          "standalone_seed_accuracies"),
+                                                     j)->valuedouble;
+        nas_supernet_tau_ceiling(runs, 3, 2, &one, &mean);
+        const cJSON *ceil = cJSON_GetObjectItem(j1, "tau_ceiling");
+        ASSERT_TRUE(ceil != NULL);
+        if (isfinite(one)) {
+            ASSERT_NEAR(cJSON_GetObjectItem(ceil, "one_seed")->valuedouble, one, 1e-6);
+            ASSERT_NEAR(cJSON_GetObjectItem(ceil, "mean")->valuedouble, mean, 1e-6);
+        } else {
+            ASSERT_TRUE(cJSON_IsNull(ceil));
+        }
+    }
     ASSERT_NEAR(cJSON_GetObjectItem(j2, "train_seconds")->valuedouble, 0, 0);
     /* a third seed: the first two are the file's, the mean is over all three,
      * and the file now holds all three */
@@ -1454,6 +1516,7 @@ static const test_case TESTS[] = {
     {"slice_centre_crop", test_slice_centre_crop},
     {"slice_leading_channels", test_slice_leading_channels},
     {"rank_statistics", test_rank_statistics},
+    {"tau_ceiling", test_tau_ceiling},
     {"tau_interval", test_tau_interval},
     {"shared_tensors", test_shared_tensors},
     {"kernel_transform", test_kernel_transform},

@@ -56,21 +56,8 @@ f = lambda v: "n/a" if v is None else "%.3f" % v
 print("\nwithout a supernet: MACs %s, parameters %s; the ground truth's seeds agree at %s (%d archs, %d epochs, %d seeds)"
       % (f(d["kendall_tau_macs"]), f(d["kendall_tau_params"]), f(d.get("seed_kendall_tau")), d["archs"],
          d["train_epochs"], d["train_seeds"]))
-# What a perfect score could reach against this ground truth (a Gaussian
-# model: arch means spread by the signal, seeds add independent noise): the
-# noise variance is the seeds' pooled variance within an arch, the signal
-# what remains of the single runs' variance between archs; tau of a
-# bivariate normal of correlation r is 2/pi asin(r).
-import math, statistics as st
-k = d["train_seeds"]
-runs = [x["standalone_seed_accuracies"] for x in d["candidates"]]
-if k > 1 and all(len(r) == k for r in runs):
-    noise = st.mean(st.variance(r) for r in runs)
-    total = st.mean(st.variance([r[j] for r in runs]) for j in range(k))
-    rel = max(0.0, (total - noise) / total)
-    rel_k = k * rel / (1 + (k - 1) * rel)
-    ceil = lambda q: 2 / math.pi * math.asin(math.sqrt(q))
-    print("a perfect score's tau (Gaussian model): %.2f against one seed, %.2f against the mean of %d; seed s.d. "
-          "%.2f points, single runs' s.d. between archs %.2f points" % (ceil(rel), ceil(rel_k), k,
-          100 * math.sqrt(noise), 100 * math.sqrt(total)))
+c = d.get("tau_ceiling")
+if c:
+    print("a perfect score's tau (Gaussian model of the seeds' spread): %.2f against one seed, %.2f against the "
+          "mean of %d" % (c["one_seed"], c["mean"], d["train_seeds"]))
 PY

@@ -736,6 +736,8 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
     rank_desc(tacc, r2, n);
     double seed_tau[100]; /* k <= 100 (--train-seeds) */
     per_seed_tau(sacc, seed_acc, n, k, col, seed_tau);
+    double ceil_one, ceil_mean; /* what a perfect score could reach (NAN with one seed) */
+    nas_supernet_tau_ceiling(seed_acc, n, k, &ceil_one, &ceil_mean);
     if (f.json) {
         printf("{\"archs\": %d, ", n);
         json_stat("kendall_tau", tau);
@@ -752,6 +754,12 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         json_stat("kendall_tau_macs", tau_macs);
         json_stat("kendall_tau_params", tau_params);
         if (k > 1) json_stat("seed_kendall_tau", agree);
+        if (isfinite(ceil_one))
+            printf("\"tau_ceiling\": {\"one_seed\": %.6f, \"mean\": %.6f, \"model\": \"a perfect score, Gaussian "
+                   "model of the seeds' spread\"}, ",
+                   ceil_one, ceil_mean);
+        else
+            printf("\"tau_ceiling\": null, ");
         printf("\"kendall_tau_per_seed\": [");
         for (int j = 0; j < k; j++) printf(isfinite(seed_tau[j]) ? "%s%.6f" : "%snull", j ? ", " : "", seed_tau[j]);
         printf("], ");
@@ -799,6 +807,10 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         printf("stand-alone: %d epochs on %g of the training split, %s%d seed%s", gt.epochs, gt.train_fraction,
                k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
         if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
+        if (isfinite(ceil_one))
+            printf("\na perfect score would reach tau about %.3f against one seed, %.3f against the mean of %d "
+                   "(Gaussian model of the seeds' spread)",
+                   ceil_one, ceil_mean, k);
         if (f.standalone) printf("; from %s", f.standalone);
         printf("\nscoring %.1f s (%.2f s per arch)", score_time, score_time / n);
         if (so.finetune_steps) printf(" with %d fine-tuning steps at lr %g", so.finetune_steps, so.finetune_lr);
