@@ -146,24 +146,21 @@ out:
     free(taus);
 }
 
+/* Sample variance of x[0], x[stride], ... (n >= 2 values). */
+static double sample_var(const double *x, int n, int stride) {
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++) m += x[i * stride];
+    m /= n;
+    for (int i = 0; i < n; i++) v += (x[i * stride] - m) * (x[i * stride] - m);
+    return v / (n - 1);
+}
+
 void nas_supernet_tau_ceiling(const double *acc, int n, int k, double *one, double *mean) {
     *one = *mean = NAN;
     if (k < 2 || n < 3) return;
     double noise = 0, total = 0;
-    for (int i = 0; i < n; i++) { /* within an arch, across its seeds */
-        double m = 0, v = 0;
-        for (int j = 0; j < k; j++) m += acc[i * k + j];
-        m /= k;
-        for (int j = 0; j < k; j++) v += (acc[i * k + j] - m) * (acc[i * k + j] - m);
-        noise += v / (k - 1) / n;
-    }
-    for (int j = 0; j < k; j++) { /* within a seed, across the archs */
-        double m = 0, v = 0;
-        for (int i = 0; i < n; i++) m += acc[i * k + j];
-        m /= n;
-        for (int i = 0; i < n; i++) v += (acc[i * k + j] - m) * (acc[i * k + j] - m);
-        total += v / (n - 1) / k;
-    }
+    for (int i = 0; i < n; i++) noise += sample_var(acc + i * k, k, 1) / n; /* an arch across its seeds */
+    for (int j = 0; j < k; j++) total += sample_var(acc + j, n, k) / k;     /* a seed across the archs */
     if (!(total > 0)) return;
     double rel = total > noise ? 1 - noise / total : 0, rel_k = k * rel / (1 + (k - 1) * rel);
     *one = asin(sqrt(rel)) / asin(1.0); /* 2/pi asin */
