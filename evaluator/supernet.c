@@ -158,9 +158,24 @@ static double sample_var(const double *x, int n, int stride) {
 void nas_supernet_tau_ceiling(const double *acc, int n, int k, double *one, double *mean) {
     *one = *mean = NAN;
     if (k < 2 || n < 3) return;
-    double noise = 0, total = 0;
-    for (int i = 0; i < n; i++) noise += sample_var(acc + i * k, k, 1) / n; /* an arch across its seeds */
-    for (int j = 0; j < k; j++) total += sample_var(acc + j, n, k) / k;     /* a seed across the archs */
+    /* the noise: what neither the arch nor the seed explains (a shift of a
+       whole seed moves no rank, so it is not noise), the two-way residual
+       variance; the total: a seed's runs across the archs, averaged */
+    double *seed_mean = calloc((size_t)k, sizeof *seed_mean), grand = 0, noise = 0, total = 0;
+    if (!seed_mean) return;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) seed_mean[j] += acc[i * k + j] / n;
+    for (int j = 0; j < k; j++) grand += seed_mean[j] / k;
+    for (int i = 0; i < n; i++) {
+        double arch_mean = 0;
+        for (int j = 0; j < k; j++) arch_mean += acc[i * k + j] / k;
+        for (int j = 0; j < k; j++) {
+            double r = acc[i * k + j] - arch_mean - seed_mean[j] + grand;
+            noise += r * r / ((double)(n - 1) * (k - 1));
+        }
+    }
+    free(seed_mean);
+    for (int j = 0; j < k; j++) total += sample_var(acc + j, n, k) / k;
     if (!(total > 0)) return;
     double rel = total > noise ? 1 - noise / total : 0, rel_k = k * rel / (1 + (k - 1) * rel);
     *one = asin(sqrt(rel)) / asin(1.0); /* 2/pi asin */

@@ -95,9 +95,11 @@ void nas_supernet_kendall_tau_interval(const double *a, const double *b, int n, 
 /* The tau a perfect score could reach against a ground truth of k seeds
  * per arch (acc: n archs x k seeds, arch-major), in a Gaussian model: the
  * archs' true accuracies spread with some variance, every run adds
- * independent noise. The noise variance is the seeds' within-arch variance
- * (pooled), the runs' variance between archs (per seed, averaged) is both
- * together; a single run is then a share rel = 1 - noise/total signal,
+ * independent noise (and a seed may shift all its runs alike, which moves
+ * no rank). The noise variance is the two-way residual variance (what
+ * neither the arch's nor the seed's mean explains), the runs' variance
+ * between archs (per seed, averaged) is signal and noise together; a single
+ * run is then a share rel = 1 - noise/total signal,
  * the mean of k runs k rel / (1 + (k-1) rel), and the tau of a bivariate
  * normal of correlation r is 2/pi asin(r). *one: against one seed; *mean:
  * against the mean of the k. Both NAN when k < 2, n < 3 or the runs do not

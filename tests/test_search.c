@@ -279,6 +279,14 @@ static void write_idx(const char *name, int n, int images) {
     fclose(f);
 }
 
+/* Runs one SQL statement on the study database db (an edit by hand). */
+static void study_sql(const char *db, const char *sql) {
+    sqlite3 *h;
+    ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
 /* The time budget covers stage 2: when stage 2's estimated time is more than
  * the budget, the job runs its first trial only, then retrains it; without
  * stage 2 the same budget lets the search run many trials, and a resume
@@ -345,10 +353,33 @@ static void test_time_budget_keeps_stage2(void) {
     ASSERT_EQ_INT(run_nas_stderr(resume, log), 0);
     text = slurp(log);
     ASSERT_CONTAINS(text, "was retrained before");
-    /* the budget spent by the first run is expected, said without a warning */
-    ASSERT_CONTAINS(text, "(earlier runs spent the rest; a larger --time-budget searches longer)");
-    ASSERT_TRUE(strstr(text, "warning") == NULL);
+    /* stage 2 does not fit this budget at all: still a warning */
+    ASSERT_CONTAINS(text, "lower --final-epochs or --final-top-k, or raise --time-budget");
     free(text);
+    /* a budget stage 2 fits (4x its estimate) that earlier runs spent but for
+       a fifth of the estimate: expected, said without a warning */
+    {
+        char *before_log = NULL; /* the resume's: its own estimate */
+        size_t bl;
+        ASSERT_OK(nas_file_read(log, &before_log, &bl, &err), &err);
+        const char *at = strstr(before_log, "time budget: stage 2 estimated at ");
+        ASSERT_TRUE(at != NULL);
+        double x = strtod(at + strlen("time budget: stage 2 estimated at "), NULL);
+        free(before_log);
+        if (x < 1) x = 1;
+        char db[700], sql[200], budget[32];
+        snprintf(db, sizeof db, "%s/study.db", dir);
+        snprintf(sql, sizeof sql, "UPDATE kv SET value = '%.3f' WHERE key = 'elapsed_s'", 3.8 * x);
+        study_sql(db, sql);
+        snprintf(budget, sizeof budget, "%.0fs", 4 * x);
+        char *again[] = {"nas", "search", "--resume", dir, "--threads", "1", "--time-budget", budget, NULL};
+        ASSERT_EQ_INT(run_nas_stderr(again, log), 0);
+        text = slurp(log);
+        ASSERT_CONTAINS(text, "(earlier runs spent the rest; a larger --time-budget searches longer)");
+        if (strstr(text, "warning")) fprintf(stderr, "%s", text);
+        ASSERT_TRUE(strstr(text, "warning") == NULL);
+        free(text);
+    }
     read_trace(dir, &t, c);
     ASSERT_EQ_INT(c[NAS_TRIAL_COMPLETE], 1);
     ASSERT_EQ_INT(stat(best, &after), 0);
@@ -1075,14 +1106,6 @@ static nas_status net_resume(const char *dir, int max_trials, nas_search_summary
     r.max_trials = max_trials;
     r.objective = const_objective;
     return nas_search_run(&r, sum, err);
-}
-
-/* Runs one SQL statement on the study database db (an edit by hand). */
-static void study_sql(const char *db, const char *sql) {
-    sqlite3 *h;
-    ASSERT_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
-    ASSERT_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
 }
 
 static void test_latency_clock_reference(void) {

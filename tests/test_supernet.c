@@ -246,7 +246,8 @@ static void test_tau_interval(void) {
  * accuracies spread with s.d. 1, two seeds with noise s.d. 0.5 (a run is
  * 80% signal: 2/pi asin sqrt 0.8 = 0.705 against one seed, 0.784 against
  * the mean of two); the model's figures match the taus the true accuracies
- * (a perfect score) reach against the simulated runs. */
+ * (a perfect score) reach against the simulated runs, whatever shift a
+ * seed adds to all its runs. */
 static void test_tau_ceiling(void) {
     enum { N = 1500, K = 2 };
     static double truth[N], acc[N * K], col[N];
@@ -267,6 +268,12 @@ static void test_tau_ceiling(void) {
     ASSERT_NEAR(mean, 0.7837, 0.03);
     ASSERT_NEAR(one, t_one, 0.03);
     ASSERT_NEAR(mean, t_mean, 0.03);
+    /* a seed that shifts all its runs alike moves no rank: the same ceiling */
+    double one2, mean2;
+    for (int i = 0; i < N; i++) acc[i * K + 1] += 3;
+    nas_supernet_tau_ceiling(acc, N, K, &one2, &mean2);
+    ASSERT_NEAR(one2, one, 1e-9);
+    ASSERT_NEAR(mean2, mean, 1e-9);
     /* runs that are all noise: no score can rank them (0), and no ceiling
        without seeds, archs or spread */
     for (int i = 0; i < N * K; i++) acc[i] = pcg32_normal(&g);
@@ -1372,6 +1379,28 @@ static void test_cli_rank(void) {
                 ASSERT_TRUE(hit != NULL && strstr(hit + 1, want) == NULL);
             }
         free(log);
+        /* a run that fails (batch 200 > 150 training images): the error names
+           the run, the ranking fails, FILE keeps what it held */
+        cJSON *bad = cJSON_Duplicate(j1, 1);
+        cJSON_ReplaceItemInObject(bad, "train_batch", cJSON_CreateNumber(200));
+        cJSON *bc = cJSON_GetObjectItem(bad, "candidates");
+        for (int i = 0; i < 3; i++)
+            cJSON_DeleteItemFromArray(cJSON_GetObjectItem(cJSON_GetArrayItem(bc, i), "standalone_seed_accuracies"), 1);
+        char *bt = cJSON_Print(bad);
+        cJSON_Delete(bad);
+        snprintf(path, sizeof path, "%s/rbad.json", dir);
+        write_bytes(path, bt, strlen(bt));
+        snprintf(cmd + m, sizeof cmd - (size_t)m, " --train-jobs 2 --standalone %s/rbad.json > /dev/null 2>%s/rj.log",
+                 dir, dir);
+        ASSERT_EQ_INT(run_cmd(cmd), 1);
+        file_contains(dir, "rj.log", "stand-alone run of arch ");
+        file_contains(dir, "rj.log", "fewer than one batch of 200");
+        char *after = NULL;
+        size_t al;
+        ASSERT_OK(nas_file_read(path, &after, &al, &err), &err);
+        ASSERT_TRUE(al == strlen(bt) && memcmp(after, bt, al) == 0);
+        free(after);
+        free(bt);
         snprintf(cmd + m, sizeof cmd - (size_t)m, " --train-jobs 0 > /dev/null 2>%s/rj.log", dir);
         ASSERT_EQ_INT(run_cmd(cmd), 2);
         file_contains(dir, "rj.log", "--train-jobs must be in 1..64");

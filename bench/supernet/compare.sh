@@ -5,9 +5,10 @@
 # mean (with its 95% bootstrap interval over the archs) and against each
 # seed, with the validation loss as the score, the
 # scores' span and their tau against MACs; then the cost-only baselines, how
-# well the ground truth's seeds agree and, once every arch has every seed,
-# the tau a perfect score could reach against it. Only scoring runs (about 2 min
-# per supernet of the default space on 2 cores).
+# well the ground truth's seeds agree and, with two seeds or more, the tau a
+# perfect score could reach against it. Only scoring runs when TRUTH.json
+# holds every seed of every arch (about 2 min per supernet of the default
+# space on 2 cores); otherwise `rank` first trains the missing runs into it.
 #
 # usage: bench/supernet/compare.sh TRUTH.json SUPERNET_DIR...
 # Settings (environment): NAS (build/nas), ARCHS (20), SEED (0), THREADS (2),

@@ -129,8 +129,9 @@ static const char *HELP_RANK =
     "                       against the same ground truth without training\n"
     "  --train-jobs J       train J stand-alone runs at once, one thread each (default\n"
     "                       1: one run at a time on --threads threads); small networks\n"
-    "                       use cores better side by side (2 jobs on 2 cores: 1.31x the\n"
-    "                       runs per hour); each arch's seeds still enter FILE in order\n"
+    "                       use cores better side by side (2 jobs on 2 cores: about\n"
+    "                       1.28x the runs per hour); each arch's seeds still enter\n"
+    "                       FILE in order\n"
     "  --seed S             picks the candidates and seeds training (default 0)\n"
     "  --batch B            scoring batch (default 64)\n"
     "  --recal-batches R    (default 40)\n"
@@ -507,7 +508,7 @@ static void json_stat(const char *name, double v) {
 }
 
 /* The stand-alone runs a ranking still lacks (its ground truth). */
-typedef struct {
+typedef struct gt_job {
     nas_arch *const *archs;
     const nas_data *data;
     const nas_train_config *tdef;
@@ -520,9 +521,11 @@ typedef struct {
     const nas_logger *lg;
 } gt_job;
 
-typedef struct {
-    int i, j; /* arch, seed */
-    int done; /* 1 trained, 2 recorded */
+enum { RUN_WAITING, RUN_TRAINED, RUN_RECORDED };
+
+typedef struct gt_run {
+    int i, j;  /* arch, seed */
+    int state; /* RUN_* */
     double acc, seconds;
 } gt_run;
 
@@ -541,30 +544,33 @@ static nas_status commit_run(const gt_job *g, const gt_run *r, nas_error *err) {
 
 /* Trains the missing runs seed by seed (every arch's first seed, then the
  * second...), so that a ranking stopped early holds whole seeds first. With
- * jobs > 1 that many runs train at once, one thread each (their own OpenMP
- * regions are nested, so serial, and oneDNN runs sequentially inside a
- * parallel region): a run gives the numbers of the same run with --threads
- * 1. A finished run is recorded at once unless its arch's previous seed is
- * still training (FILE holds each arch's first seeds); it then waits. */
+ * jobs > 1 that many runs train at once, one thread each (omp_set_num_threads
+ * (1) in each: their own OpenMP regions get one thread, and oneDNN runs
+ * sequentially inside a parallel region), so a run gives the numbers of the
+ * same run with --threads 1, also when a resumed ranking has one run left.
+ * A finished run is recorded at once unless its arch's previous seed is
+ * still training (FILE holds each arch's first seeds); it then waits. After
+ * a failed run no new run starts, those under way finish and are recorded,
+ * and the first failure is returned. */
 static nas_status train_missing(const gt_job *g, int missing, int jobs, nas_error *err) {
     nas_supernet_truth *gt = g->gt;
-    int k = gt->seeds, m = 0;
+    int k = gt->seeds, m = 0, one_thread = jobs > 1, saved = omp_get_max_threads();
     gt_run *runs = calloc((size_t)missing, sizeof *runs);
     if (!runs) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
     for (int j = 0; j < k; j++)
         for (int i = 0; i < g->n; i++)
             if (gt->have[i] <= j) runs[m++] = (gt_run){.i = i, .j = j};
     if (jobs > m) jobs = m;
-    int next = 0;
-    nas_status st = NAS_OK;
+    int next = 0, under_way = 0;
+    nas_status st = NAS_OK, wst = NAS_OK; /* the first failure; a FILE write's */
 #pragma omp parallel num_threads(jobs) if (jobs > 1)
     {
-        if (jobs > 1) omp_set_num_threads(1);
+        if (one_thread) omp_set_num_threads(1);
         nas_error e = {0};
         for (;;) {
             int r = -1;
 #pragma omp critical(gt_runs)
-            if (st == NAS_OK && next < m) r = next++;
+            if (st == NAS_OK && next < m) r = next++, under_way++;
             if (r < 0) break;
             nas_train_config tc = *g->tdef;
             tc.epochs = gt->epochs;
@@ -575,24 +581,29 @@ static nas_status train_missing(const gt_job *g, int missing, int jobs, nas_erro
             nas_status s = nas_train_run(g->archs[runs[r].i], g->data, &tc, NULL, &tr, &e);
 #pragma omp critical(gt_runs)
             {
-                if (s && st == NAS_OK) {
-                    st = s;
-                    *err = e;
-                } else if (!s) {
-                    runs[r].acc = tr.val_acc, runs[r].seconds = tr.seconds, runs[r].done = 1;
+                under_way--;
+                if (s) {
+                    nas_error_prefix(&e, "stand-alone run of arch %d, seed %d", runs[r].i + 1, runs[r].j + 1);
+                    if (st == NAS_OK) st = s, *err = e;
+                    if (under_way)
+                        NAS_WARN(g->lg, "%s; no new run starts, waiting for the %d under way", e.msg, under_way);
+                } else {
+                    runs[r].acc = tr.val_acc, runs[r].seconds = tr.seconds, runs[r].state = RUN_TRAINED;
                     /* every finished run whose arch has its earlier seeds */
-                    for (int more = 1; more && st == NAS_OK;) {
+                    for (int more = 1; more && wst == NAS_OK;) {
                         more = 0;
-                        for (int q = 0; q < next && st == NAS_OK; q++)
-                            if (runs[q].done == 1 && gt->have[runs[q].i] == runs[q].j) {
-                                st = commit_run(g, &runs[q], err);
-                                runs[q].done = 2, more = 1;
+                        for (int q = 0; q < next && wst == NAS_OK; q++)
+                            if (runs[q].state == RUN_TRAINED && gt->have[runs[q].i] == runs[q].j) {
+                                nas_error we = {0};
+                                if ((wst = commit_run(g, &runs[q], &we)) && st == NAS_OK) st = wst, *err = we;
+                                runs[q].state = RUN_RECORDED, more = 1;
                             }
                     }
                 }
             }
         }
     }
+    if (one_thread) omp_set_num_threads(saved);
     free(runs);
     return st;
 }
@@ -807,11 +818,11 @@ static int sn_cmd_rank(int argc, char **argv, const nas_logger *lg) {
         printf("stand-alone: %d epochs on %g of the training split, %s%d seed%s", gt.epochs, gt.train_fraction,
                k > 1 ? "mean of " : "", k, k > 1 ? "s" : "");
         if (k > 1) printf("; the seeds rank the archs alike at Kendall tau %.3f (mean over pairs)", agree);
+        if (f.standalone) printf("; from %s", f.standalone);
         if (isfinite(ceil_one))
             printf("\na perfect score would reach tau about %.3f against one seed, %.3f against the mean of %d "
                    "(Gaussian model of the seeds' spread)",
                    ceil_one, ceil_mean, k);
-        if (f.standalone) printf("; from %s", f.standalone);
         printf("\nscoring %.1f s (%.2f s per arch)", score_time, score_time / n);
         if (so.finetune_steps) printf(" with %d fine-tuning steps at lr %g", so.finetune_steps, so.finetune_lr);
         if (missing) printf(", stand-alone training %.1f s (%d run%s)", train_time, missing, missing > 1 ? "s" : "");

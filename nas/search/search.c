@@ -1303,14 +1303,16 @@ static void plan_stage2_arch(job *j, const char *arch_json) {
            the end, where the time left is stage 2's by design) */
         int k = j->o.final_top_k;
         double left = j->o.time_budget_s - (nas_time_now() - j->t0), s2 = k * one;
-        /* a resumed study spent part of its budget before: little left for
-           the search is then expected (said, not warned) */
+        /* little left for the search is expected when earlier runs of the
+           study spent the budget (said, not warned) unless stage 2 would not
+           have fitted the whole budget either */
+        int expected = j->spent_before > 0 && s2 <= 0.75 * (left + j->spent_before);
         if (!j->s2_checked && s2 > 0.75 * left)
-            nas_log(j->lg, j->spent_before > 0 ? NAS_LOG_INFO : NAS_LOG_WARN,
+            nas_log(j->lg, expected ? NAS_LOG_INFO : NAS_LOG_WARN,
                     "time budget: stage 2 (%d model%s x %.0f s) takes %.0f of the %.0f s left, leaving the search "
                     "%.0f s%s",
                     k, k > 1 ? "s" : "", one, s2, left > 0 ? left : 0, left > s2 ? left - s2 : 0,
-                    j->spent_before > 0 ? " (earlier runs spent the rest; a larger --time-budget searches longer)"
+                    expected ? " (earlier runs spent the rest; a larger --time-budget searches longer)"
                                         : ": lower --final-epochs or --final-top-k, or raise --time-budget");
         j->s2_checked = 1;
     }
