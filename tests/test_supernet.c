@@ -1364,6 +1364,24 @@ static void test_cli_rank(void) {
             for (int j = 0; j < 2; j++)
                 ASSERT_NEAR(cJSON_GetArrayItem(b, j)->valuedouble, cJSON_GetArrayItem(a, j)->valuedouble, 0);
         }
+        /* resumed with one run left: still one thread, the same number */
+        cJSON *last = cJSON_GetObjectItem(cJSON_GetArrayItem(cj, 2), "standalone_seed_accuracies");
+        cJSON_DeleteItemFromArray(last, 1);
+        char *part = cJSON_Print(fj);
+        snprintf(path, sizeof path, "%s/rj.json", dir);
+        write_bytes(path, part, strlen(part));
+        free(part);
+        snprintf(cmd + m, sizeof cmd - (size_t)m, " --train-jobs 2 --standalone %s/rj.json > /dev/null 2>&1", dir);
+        ASSERT_EQ_INT(run_cmd(cmd), 0);
+        cJSON *f1 = read_json(dir, "rj.json");
+        cJSON *again = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(f1, "candidates"), 2),
+                                           "standalone_seed_accuracies");
+        ASSERT_EQ_INT(cJSON_GetArraySize(again), 2);
+        ASSERT_NEAR(cJSON_GetArrayItem(again, 1)->valuedouble,
+                    cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(c1, 2), "standalone_seed_accuracies"), 1)
+                        ->valuedouble,
+                    0);
+        cJSON_Delete(f1);
         cJSON_Delete(fj);
         /* the log names every run once */
         char *log = NULL;
