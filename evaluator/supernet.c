@@ -146,21 +146,13 @@ out:
     free(taus);
 }
 
-/* Sample variance of x[0], x[stride], ... (n >= 2 values). */
-static double sample_var(const double *x, int n, int stride) {
-    double m = 0, v = 0;
-    for (int i = 0; i < n; i++) m += x[i * stride];
-    m /= n;
-    for (int i = 0; i < n; i++) v += (x[i * stride] - m) * (x[i * stride] - m);
-    return v / (n - 1);
-}
-
 void nas_supernet_tau_ceiling(const double *acc, int n, int k, double *one, double *mean) {
     *one = *mean = NAN;
     if (k < 2 || n < 3) return;
     /* the noise: what neither the arch nor the seed explains (a shift of a
        whole seed moves no rank, so it is not noise), the two-way residual
-       variance; the total: a seed's runs across the archs, averaged */
+       variance; the total: the variance of a seed's runs across the archs,
+       averaged over the seeds */
     double *seed_mean = calloc((size_t)k, sizeof *seed_mean), grand = 0, noise = 0, total = 0;
     if (!seed_mean) return;
     for (int i = 0; i < n; i++)
@@ -170,12 +162,12 @@ void nas_supernet_tau_ceiling(const double *acc, int n, int k, double *one, doub
         double arch_mean = 0;
         for (int j = 0; j < k; j++) arch_mean += acc[i * k + j] / k;
         for (int j = 0; j < k; j++) {
-            double r = acc[i * k + j] - arch_mean - seed_mean[j] + grand;
+            double d = acc[i * k + j] - seed_mean[j], r = d - arch_mean + grand;
             noise += r * r / ((double)(n - 1) * (k - 1));
+            total += d * d / ((double)(n - 1) * k);
         }
     }
     free(seed_mean);
-    for (int j = 0; j < k; j++) total += sample_var(acc + j, n, k) / k;
     if (!(total > 0)) return;
     double rel = total > noise ? 1 - noise / total : 0, rel_k = k * rel / (1 + (k - 1) * rel);
     *one = asin(sqrt(rel)) / asin(1.0); /* 2/pi asin */
