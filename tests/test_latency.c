@@ -1147,6 +1147,18 @@ static void test_cli_profile(void) {
     ASSERT_EQ_INT(run(cmd), 2); /* no -o */
     snprintf(cmd, sizeof cmd, "%s profile missing.nas -o %s 2>/dev/null", NAS_BINARY, lut);
     ASSERT_EQ_INT(run(cmd), 1);
+    /* a seed has every other command's bounds (0..2^53), checked before any profiling */
+    const char *bad_seed[][2] = {{"-1", "--seed must be in 0..9007199254740992 (2^53), got -1"},
+                                 {"9007199254740993", "--seed must be in 0..9007199254740992 (2^53)"},
+                                 {"' 3'", "--seed: expected an integer, got ' 3'"}};
+    for (size_t i = 0; i < sizeof bad_seed / sizeof bad_seed[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s profile %s -o %s --seed %s > %s 2>&1", NAS_BINARY, sp, lut, bad_seed[i][0],
+                 out);
+        ASSERT_EQ_INT(run(cmd), 2);
+        ASSERT_OK(nas_file_read(out, &text, &len, &err), &err);
+        ASSERT_CONTAINS(text, bad_seed[i][1]);
+        free(text);
+    }
     snprintf(cmd, sizeof cmd, "%s profile %s -o %s --threads 1 --runs 3 --min-time 20 > %s 2>&1",
              NAS_BINARY, sp, lut, out);
     ASSERT_EQ_INT(run(cmd), 0);

@@ -460,7 +460,8 @@ static nas_status fit_table(nas_lut *lut, int min_time, const nas_logger *lg, na
 
 int cmd_profile(int argc, char **argv, const nas_logger *lg) {
     const char *space_path = NULL, *out_path = NULL;
-    int threads = 0, samples = 5000, seed = 1, rc = CLI_EXIT_ERROR, isolated = 0;
+    int threads = 0, samples = 5000, rc = CLI_EXIT_ERROR, isolated = 0;
+    long seed = 1;
     int fit_networks = 200, min_time = 500;
     nas_latency_opts o = nas_latency_opts_default();
     ss_space *sp = NULL;
@@ -488,11 +489,12 @@ int cmd_profile(int argc, char **argv, const nas_logger *lg) {
         } else if (!strcmp(s, "-o") || !strcmp(s, "--output")) {
             if (i + 1 >= argc) return cli_usage_error("profile", "%s needs a file", s);
             out_path = argv[++i];
+        } else if (!strcmp(s, "--seed")) {
+            if (!cli_parse_seed("profile", s, i + 1 < argc ? argv[++i] : NULL, &seed)) return CLI_EXIT_USAGE;
         } else if (int_flag("profile", argc, argv, &i, "--batch", 1, 65536, &o.batch, &urc) ||
                    int_flag("profile", argc, argv, &i, "--threads", 1, 1024, &threads, &urc) ||
                    int_flag("profile", argc, argv, &i, "--samples", 1, 10000000, &samples, &urc) ||
                    int_flag("profile", argc, argv, &i, "--runs", 1, 100000, &o.runs, &urc) ||
-                   int_flag("profile", argc, argv, &i, "--seed", 0, 2147483647, &seed, &urc) ||
                    int_flag("profile", argc, argv, &i, "--fit-networks", 0, 1000000, &fit_networks,
                             &urc) ||
                    int_flag("profile", argc, argv, &i, "--min-time", 0, 3600000, &min_time, &urc)) {
