@@ -25,6 +25,14 @@
  * now) FNV-1a 64 over 8-byte words (the last partial word bytewise), which
  * costs an eighth of version 1's bytewise FNV-1a 64 on a state saved with
  * every trial; version 1 states are still read.
+ *
+ * A delta ("NASCTRLD", version 1, the same header and checksum) holds what
+ * changed since the last ctrl_mark_saved: the trial and observation counts
+ * it applies to, the records (index, state, point, rewards) of the trials
+ * added or changed since, the observations made since, and the kind's whole
+ * payload (bounded: a population, a policy, an odometer). A study saves the
+ * state with every trial; deltas keep that cost constant where the full
+ * history grows with every trial.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +45,8 @@
 #define DUP_RANDOM 256
 #define SAVE_MAGIC "NASCTRL1"
 #define SAVE_VERSION 2u
+#define DELTA_MAGIC "NASCTRLD"
+#define DELTA_VERSION 1u
 
 ctrl_options ctrl_options_default(void) {
     ctrl_options o;
@@ -192,6 +202,7 @@ void ctrl_w_u64(ctrl_writer *w, uint64_t v) { ctrl_w_bytes(w, &v, sizeof v); }
 void ctrl_w_f64(ctrl_writer *w, double v) { ctrl_w_bytes(w, &v, sizeof v); }
 
 void ctrl_r_bytes(ctrl_reader *r, void *p, size_t n) {
+    if (n == 0) return; /* p may be NULL (an empty history) */
     if (r->failed || n > r->len - r->pos) {
         r->failed = 1;
         memset(p, 0, n);
@@ -328,6 +339,9 @@ static nas_status add_trial(ctrl *c, const double *point, ctrl_trial_state st, n
         int *o = realloc(c->obs, (size_t)cap * sizeof *o);
         if (!o) goto nomem;
         c->obs = o;
+        int *ch = realloc(c->changed, (size_t)cap * sizeof *ch);
+        if (!ch) goto nomem;
+        c->changed = ch;
         c->cap_trials = cap;
     }
     if ((size_t)(c->n_trials + 1) * 2 > c->map_cap && map_grow(c) != NAS_OK) goto nomem;
@@ -436,6 +450,7 @@ static void free_contents(ctrl *c) {
     free(c->rewards);
     free(c->state);
     free(c->obs);
+    free(c->changed);
     free(c->map_hash);
     free(c->map_idx);
     free(c->scratch);
@@ -546,6 +561,7 @@ nas_status ctrl_observe(ctrl *c, const double *point, const double *rewards, nas
     memcpy(ctrl_trial_rewards(c, t), rewards, (size_t)c->no * sizeof *rewards);
     c->state[t] = CTRL_TRIAL_DONE;
     c->obs[c->n_obs++] = t;
+    if (t < c->saved_trials) c->changed[c->n_changed++] = t;
     if (c->ops->observed) return c->ops->observed(c, t, err);
     return NAS_OK;
 }
@@ -555,6 +571,7 @@ nas_status ctrl_observe_failed(ctrl *c, const double *point, nas_error *err) {
     nas_status st = find_pending(c, point, &t, err);
     if (st != NAS_OK) return st;
     c->state[t] = CTRL_TRIAL_FAILED;
+    if (t < c->saved_trials) c->changed[c->n_changed++] = t;
     return NAS_OK;
 }
 
@@ -683,25 +700,50 @@ nomem:
 
 /* ---- save / load ---- */
 
-nas_status ctrl_save(const ctrl *c, unsigned char **buf, size_t *len, nas_error *err) {
+/* The header both formats share: magic, version, kind, fingerprints, sizes. */
+static void write_header(const ctrl *c, ctrl_writer *w, const char *magic, uint32_t version) {
+    uint32_t name_len = (uint32_t)strlen(c->ops->name);
+    ctrl_w_bytes(w, magic, 8);
+    ctrl_w_u32(w, version);
+    ctrl_w_u32(w, name_len);
+    ctrl_w_bytes(w, c->ops->name, name_len);
+    ctrl_w_u64(w, space_fingerprint(c->space));
+    ctrl_w_u64(w, options_fingerprint(&c->opt));
+    ctrl_w_u32(w, (uint32_t)c->nd);
+    ctrl_w_u32(w, (uint32_t)c->no);
+}
+
+/* A delta's record of trial t: index, state, point, rewards. */
+static void write_record(const ctrl *c, ctrl_writer *w, int t) {
+    ctrl_w_u32(w, (uint32_t)t);
+    ctrl_w_bytes(w, &c->state[t], 1);
+    ctrl_w_bytes(w, ctrl_trial_point(c, t), (size_t)c->nd * sizeof(double));
+    ctrl_w_bytes(w, ctrl_trial_rewards(c, t), (size_t)c->no * sizeof(double));
+}
+
+nas_status ctrl_save(const ctrl *c, int delta, unsigned char **buf, size_t *len, nas_error *err) {
     ctrl_writer w = {0};
     *buf = NULL;
     *len = 0;
-    uint32_t name_len = (uint32_t)strlen(c->ops->name);
-    ctrl_w_bytes(&w, SAVE_MAGIC, 8);
-    ctrl_w_u32(&w, SAVE_VERSION);
-    ctrl_w_u32(&w, name_len);
-    ctrl_w_bytes(&w, c->ops->name, name_len);
-    ctrl_w_u64(&w, space_fingerprint(c->space));
-    ctrl_w_u64(&w, options_fingerprint(&c->opt));
-    ctrl_w_u32(&w, (uint32_t)c->nd);
-    ctrl_w_u32(&w, (uint32_t)c->no);
-    ctrl_w_u32(&w, (uint32_t)c->n_trials);
-    ctrl_w_bytes(&w, c->state, (size_t)c->n_trials);
-    ctrl_w_bytes(&w, c->points, (size_t)c->n_trials * (size_t)c->nd * sizeof(double));
-    ctrl_w_bytes(&w, c->rewards, (size_t)c->n_trials * (size_t)c->no * sizeof(double));
-    ctrl_w_u32(&w, (uint32_t)c->n_obs);
-    ctrl_w_bytes(&w, c->obs, (size_t)c->n_obs * sizeof(int));
+    if (!delta) {
+        write_header(c, &w, SAVE_MAGIC, SAVE_VERSION);
+        ctrl_w_u32(&w, (uint32_t)c->n_trials);
+        ctrl_w_bytes(&w, c->state, (size_t)c->n_trials);
+        ctrl_w_bytes(&w, c->points, (size_t)c->n_trials * (size_t)c->nd * sizeof(double));
+        ctrl_w_bytes(&w, c->rewards, (size_t)c->n_trials * (size_t)c->no * sizeof(double));
+        ctrl_w_u32(&w, (uint32_t)c->n_obs);
+        ctrl_w_bytes(&w, c->obs, (size_t)c->n_obs * sizeof(int));
+    } else {
+        write_header(c, &w, DELTA_MAGIC, DELTA_VERSION);
+        ctrl_w_u32(&w, (uint32_t)c->saved_trials);
+        ctrl_w_u32(&w, (uint32_t)c->saved_obs);
+        ctrl_w_u32(&w, (uint32_t)(c->n_changed + c->n_trials - c->saved_trials));
+        for (int i = 0; i < c->n_changed; i++) write_record(c, &w, c->changed[i]);
+        for (int t = c->saved_trials; t < c->n_trials; t++) write_record(c, &w, t);
+        ctrl_w_u32(&w, (uint32_t)(c->n_obs - c->saved_obs));
+        if (c->n_obs > c->saved_obs) /* (obs is NULL before the first trial) */
+            ctrl_w_bytes(&w, c->obs + c->saved_obs, (size_t)(c->n_obs - c->saved_obs) * sizeof(int));
+    }
     if (c->ops->save) c->ops->save(c, &w);
     if (!w.failed) ctrl_w_u64(&w, save_sum(w.buf, w.len));
     if (w.failed) {
@@ -710,6 +752,29 @@ nas_status ctrl_save(const ctrl *c, unsigned char **buf, size_t *len, nas_error 
     }
     *buf = w.buf;
     *len = w.len;
+    return NAS_OK;
+}
+
+void ctrl_mark_saved(ctrl *c) {
+    c->saved_trials = c->n_trials;
+    c->saved_obs = c->n_obs;
+    c->n_changed = 0;
+}
+
+/* Appends up to max_new observations (a count, then trial indices) read
+ * from r; each must name a done trial. */
+static nas_status read_obs(ctrl *c, ctrl_reader *r, uint32_t max_new, nas_error *err) {
+    uint32_t n = ctrl_r_u32(r);
+    if (r->failed || n > max_new || n > (uint32_t)(c->n_trials - c->n_obs))
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad observation count");
+    if (n) ctrl_r_bytes(r, c->obs + c->n_obs, (size_t)n * sizeof(int));
+    if (r->failed) return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated");
+    for (uint32_t i = 0; i < n; i++) {
+        int t = c->obs[c->n_obs + (int)i];
+        if (t < 0 || t >= c->n_trials || c->state[t] != CTRL_TRIAL_DONE)
+            return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad observation list");
+    }
+    c->n_obs += (int)n;
     return NAS_OK;
 }
 
@@ -744,18 +809,7 @@ static nas_status load_into(ctrl *c, ctrl_reader *r, nas_error *err) {
         memcpy(ctrl_trial_rewards(c, (int)t), rws + (size_t)t * (size_t)c->no,
                (size_t)c->no * sizeof *rws);
     }
-    uint32_t n_obs = ctrl_r_u32(r);
-    if (r->failed || n_obs > n) {
-        st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad observation count");
-        goto fail;
-    }
-    ctrl_r_bytes(r, c->obs, (size_t)n_obs * sizeof(int));
-    c->n_obs = (int)n_obs;
-    for (uint32_t i = 0; i < n_obs; i++)
-        if (c->obs[i] < 0 || c->obs[i] >= (int)n || c->state[c->obs[i]] != CTRL_TRIAL_DONE) {
-            st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad observation list");
-            goto fail;
-        }
+    st = read_obs(c, r, n, err);
 fail:
     free(states);
     free(pts);
@@ -763,50 +817,115 @@ fail:
     return st;
 }
 
-nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *err) {
-    ctrl *tmp = NULL;
-    nas_status st;
-    size_t head = 8 + 4;
-    if (len < head + 8 || memcmp(buf, SAVE_MAGIC, 8) != 0) {
-        if (len >= 8 && memcmp(buf, SAVE_MAGIC, 8) == 0)
-            return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated (%zu bytes)",
-                            len);
+/* Applies a delta's records and observations to c, which must hold the
+ * trials and observations the delta was saved after. */
+static nas_status apply_delta(ctrl *c, ctrl_reader *r, nas_error *err) {
+    uint32_t base_trials = ctrl_r_u32(r), base_obs = ctrl_r_u32(r), n = ctrl_r_u32(r);
+    if (r->failed) return NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta is truncated");
+    if (base_trials != (uint32_t)c->n_trials || base_obs != (uint32_t)c->n_obs)
+        return NAS_FAIL(err, NAS_ERR_FORMAT,
+                        "controller delta follows %u trials and %u observations, the state before it "
+                        "has %d and %d",
+                        base_trials, base_obs, c->n_trials, c->n_obs);
+    size_t rec = 4 + 1 + ((size_t)c->nd + (size_t)c->no) * sizeof(double);
+    if ((size_t)n > (r->len - r->pos) / rec)
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record count %u", n);
+    double *rw = malloc(((size_t)c->no + 1) * sizeof *rw);
+    if (!rw) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory loading controller state");
+    nas_status st = NAS_OK;
+    for (uint32_t i = 0; i < n && st == NAS_OK; i++) {
+        uint32_t t = ctrl_r_u32(r);
+        unsigned char state = 0;
+        ctrl_r_bytes(r, &state, 1);
+        ctrl_r_bytes(r, c->scratch, (size_t)c->nd * sizeof(double));
+        ctrl_r_bytes(r, rw, (size_t)c->no * sizeof *rw);
+        if (r->failed) {
+            st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta is truncated");
+        } else if (t < base_trials) { /* a pending trial that ended */
+            if (c->state[t] != CTRL_TRIAL_PENDING ||
+                (state != CTRL_TRIAL_DONE && state != CTRL_TRIAL_FAILED) ||
+                memcmp(c->scratch, ctrl_trial_point(c, (int)t), (size_t)c->nd * sizeof(double)) != 0)
+                st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record of trial %u", t);
+            else
+                c->state[t] = state;
+        } else if (t == (uint32_t)c->n_trials && state <= CTRL_TRIAL_INFEASIBLE) { /* a new trial */
+            st = add_trial(c, c->scratch, (ctrl_trial_state)state, err);
+        } else {
+            st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record of trial %u", t);
+        }
+        if (st == NAS_OK) memcpy(ctrl_trial_rewards(c, (int)t), rw, (size_t)c->no * sizeof *rw);
+    }
+    free(rw);
+    return st ? st : read_obs(c, r, (uint32_t)c->n_trials, err);
+}
+
+/* Checks one saved part (delta or whole state) against c: magic, version,
+ * checksum, kind, fingerprints, sizes; leaves *r at the part's body. */
+static nas_status open_part(const ctrl *c, const unsigned char *buf, size_t len, int delta,
+                            ctrl_reader *r, nas_error *err) {
+    const char *magic = delta ? DELTA_MAGIC : SAVE_MAGIC, *other = delta ? SAVE_MAGIC : DELTA_MAGIC;
+    if (len < 8 + 4 + 8 || memcmp(buf, magic, 8) != 0) {
+        if (len >= 8 && memcmp(buf, magic, 8) == 0)
+            return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated (%zu bytes)", len);
+        if (len >= 8 && memcmp(buf, other, 8) == 0)
+            return NAS_FAIL(err, NAS_ERR_FORMAT,
+                            delta ? "a whole controller state where a delta belongs"
+                                  : "a controller delta without the state it applies to");
         return NAS_FAIL(err, NAS_ERR_FORMAT, "not a controller state (bad magic)");
     }
-    ctrl_reader r = {buf, len - 8, 8, 0};
-    uint32_t version = ctrl_r_u32(&r);
-    if (version != SAVE_VERSION && version != 1)
+    *r = (ctrl_reader){buf, len - 8, 8, 0};
+    uint32_t version = ctrl_r_u32(r);
+    if (delta && version != DELTA_VERSION)
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta version %u, expected %u", version,
+                        DELTA_VERSION);
+    if (!delta && version != SAVE_VERSION && version != 1)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state version %u, expected 1 or %u", version,
                         SAVE_VERSION);
     uint64_t sum;
     memcpy(&sum, buf + len - 8, 8);
-    if (sum != (version == 1 ? fnv1a(FNV_INIT, buf, len - 8) : save_sum(buf, len - 8)))
+    if (sum != (version == 1 && !delta ? fnv1a(FNV_INIT, buf, len - 8) : save_sum(buf, len - 8)))
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated or corrupt "
                                              "(checksum mismatch)");
     char name[32];
-    uint32_t name_len = ctrl_r_u32(&r);
-    if (r.failed || name_len >= sizeof name)
+    uint32_t name_len = ctrl_r_u32(r);
+    if (r->failed || name_len >= sizeof name)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad kind name");
-    ctrl_r_bytes(&r, name, name_len);
+    ctrl_r_bytes(r, name, name_len);
     name[name_len] = '\0';
     if (strcmp(name, c->ops->name) != 0)
         return NAS_FAIL(err, NAS_ERR_MISMATCH, "controller state is for \"%s\", not \"%s\"", name,
                         c->ops->name);
-    if (ctrl_r_u64(&r) != space_fingerprint(c->space))
+    if (ctrl_r_u64(r) != space_fingerprint(c->space))
         return NAS_FAIL(err, NAS_ERR_MISMATCH, "controller state belongs to another space");
-    if (ctrl_r_u64(&r) != options_fingerprint(&c->opt))
+    if (ctrl_r_u64(r) != options_fingerprint(&c->opt))
         return NAS_FAIL(err, NAS_ERR_MISMATCH, "controller state was made with other options");
-    uint32_t nd = ctrl_r_u32(&r), no = ctrl_r_u32(&r);
-    if (r.failed || nd != (uint32_t)c->nd || no != (uint32_t)c->no)
+    uint32_t nd = ctrl_r_u32(r), no = ctrl_r_u32(r);
+    if (r->failed || nd != (uint32_t)c->nd || no != (uint32_t)c->no)
         return NAS_FAIL(err, NAS_ERR_MISMATCH, "controller state has %u decisions/%u objectives",
                         nd, no);
-    if ((st = ctrl_create(c->space, &c->opt, &tmp, err)) != NAS_OK) return st;
-    if ((st = load_into(tmp, &r, err)) != NAS_OK) goto fail;
-    if (tmp->ops->load && (st = tmp->ops->load(tmp, &r, err)) != NAS_OK) goto fail;
-    if (r.failed || r.pos != r.len) {
-        st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state has a bad length");
-        goto fail;
+    return NAS_OK;
+}
+
+nas_status ctrl_load_chain(ctrl *c, int n, const unsigned char *const *bufs, const size_t *lens,
+                           nas_error *err) {
+    if (n < 1) return NAS_FAIL(err, NAS_ERR_INVALID, "no controller state to load");
+    ctrl *tmp = NULL;
+    nas_status st = ctrl_create(c->space, &c->opt, &tmp, err);
+    if (st != NAS_OK) return st;
+    for (int i = 0; i < n; i++) {
+        ctrl_reader r;
+        if ((st = open_part(c, bufs[i], lens[i], i > 0, &r, err)) == NAS_OK)
+            st = i == 0 ? load_into(tmp, &r, err) : apply_delta(tmp, &r, err);
+        /* every part carries the kind's whole payload: the last one stands */
+        if (st == NAS_OK && tmp->ops->load) st = tmp->ops->load(tmp, &r, err);
+        if (st == NAS_OK && (r.failed || r.pos != r.len))
+            st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state has a bad length");
+        if (st != NAS_OK) {
+            if (n > 1) nas_error_prefix(err, "part %d of %d (%s)", i + 1, n, i ? "a delta" : "the whole state");
+            goto fail;
+        }
     }
+    ctrl_mark_saved(tmp);
     free_contents(c);
     *c = *tmp;
     free(tmp);
@@ -814,4 +933,8 @@ nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *e
 fail:
     ctrl_destroy(tmp);
     return st;
+}
+
+nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *err) {
+    return ctrl_load_chain(c, 1, &buf, &len, err);
 }

@@ -93,9 +93,20 @@ int ctrl_n_trials(const ctrl *c, int *n_pending, int *n_done, int *n_failed);
 nas_status ctrl_pareto_front(const ctrl *c, double **points, double **rewards, int *n,
                              nas_error *err);
 
-/* Serialises the whole state (caller frees *buf) and restores it into a
- * controller created with the same space and options. */
-nas_status ctrl_save(const ctrl *c, unsigned char **buf, size_t *len, nas_error *err);
+/* Serialises the state (caller frees *buf): delta = 0, the whole state;
+ * delta = 1, only what changed since the last ctrl_mark_saved (the trials
+ * added or ended and the observations made since, and the kind's own
+ * bounded state), whose size does not grow with the history. */
+nas_status ctrl_save(const ctrl *c, int delta, unsigned char **buf, size_t *len, nas_error *err);
+/* Records that everything up to now is durable (call it once the bytes of
+ * a save are stored): the next delta starts here. Loading marks too. */
+void ctrl_mark_saved(ctrl *c);
+/* Restores into a controller created with the same space and options a
+ * chain of n saves: bufs[0] a whole state, then the deltas saved after it,
+ * in order. On error (naming the part when n > 1) c is unchanged. */
+nas_status ctrl_load_chain(ctrl *c, int n, const unsigned char *const *bufs, const size_t *lens,
+                           nas_error *err);
+/* ctrl_load_chain of one whole state. */
 nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *err);
 
 /* ---- metrics, objectives, constraints, rewards (objective.c) ----

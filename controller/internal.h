@@ -81,6 +81,14 @@ struct ctrl {
     int *map_idx; /* -1 empty */
     size_t map_cap;
 
+    /* what the last ctrl_mark_saved made durable, for delta saves: the
+     * trials and observations then, and the trials below saved_trials whose
+     * state changed since (each changes once, pending -> done or failed, so
+     * the list holds each at most once; capacity cap_trials) */
+    int saved_trials, saved_obs;
+    int n_changed;
+    int *changed;
+
     /* finite space size (0 when infinite or larger than 2^63) */
     uint64_t card;
 

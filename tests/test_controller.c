@@ -557,11 +557,16 @@ static int feasible_cb(void *user, const double *point, char *why, size_t cap) {
 
 /* Save with up to two proposals pending, restore into a fresh controller
  * (the pcg32 carries on, as a caller that saved it alongside would), and
- * continue: the trace equals never stopping. */
+ * continue: the trace equals never stopping. Run 2 stops at the same
+ * point but restores from a chain: a whole state taken at trial 10, then a
+ * delta after every trial (as a study saves them). */
 static void resume_case(const char *kind, const ss_space *s, int n_obj) {
-    enum { N = 90, CUT = 45 };
+    enum { N = 90, CUT = 45, WHOLE = 10 };
     nas_error err = {0};
-    double full[N * 8], part[N * 8];
+    double full[N * 8], part[N * 8], chained[N * 8];
+    unsigned char *parts[N];
+    size_t lens[N];
+    int n_parts = 0;
     /* a constraint rejecting a quarter of the widths puts infeasible points
      * into the saved history too */
     feas_ctx f = {0, 2};
@@ -570,8 +575,8 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
     o.n_objectives = n_obj;
     o.feasible = feasible_cb;
     o.feasible_user = &f;
-    for (int run = 0; run < 2; run++) {
-        double *tr = run ? part : full;
+    for (int run = 0; run < 3; run++) {
+        double *tr = run == 0 ? full : run == 1 ? part : chained;
         ctrl *c = NULL;
         ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
         pcg32 rng;
@@ -589,10 +594,23 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
                 if (o % 7 == 6) ASSERT_OK(ctrl_observe_failed(c, tr + (size_t)o * 8, &err), &err);
                 else ASSERT_OK(ctrl_observe(c, tr + (size_t)o * 8, r, &err), &err);
             }
+            if (run == 2 && t >= WHOLE && t <= CUT) {
+                ASSERT_OK(ctrl_save(c, t > WHOLE, &parts[n_parts], &lens[n_parts], &err), &err);
+                n_parts++;
+                ctrl_mark_saved(c);
+            }
+            if (run == 2 && t == CUT) { /* destroy, restore the chain */
+                ctrl_destroy(c);
+                ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
+                nas_status st = ctrl_load_chain(c, n_parts, (const unsigned char *const *)parts, lens, &err);
+                ASSERT_OK(st, &err);
+                /* every delta is smaller than the whole state it follows */
+                for (int i = 1; i < n_parts; i++) ASSERT_TRUE(lens[i] < lens[0]);
+            }
             if (run == 1 && t == CUT) { /* save, destroy, restore */
                 unsigned char *buf = NULL;
                 size_t len = 0;
-                ASSERT_OK(ctrl_save(c, &buf, &len, &err), &err);
+                ASSERT_OK(ctrl_save(c, 0, &buf, &len, &err), &err);
                 ctrl_destroy(c);
                 ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
                 nas_status st = ctrl_load(c, buf, len, &err);
@@ -602,9 +620,13 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
         }
         ctrl_destroy(c);
     }
-    for (int t = 0; t < N; t++)
+    for (int t = 0; t < N; t++) {
         if (memcmp(full + t * 8, part + t * 8, 8 * sizeof(double)) != 0)
             TEST_FAIL_("%s: resumed trace differs at trial %d", kind, t);
+        if (memcmp(full + t * 8, chained + t * 8, 8 * sizeof(double)) != 0)
+            TEST_FAIL_("%s: trace resumed from deltas differs at trial %d", kind, t);
+    }
+    for (int i = 0; i < n_parts; i++) free(parts[i]);
 }
 
 static void test_resume_equivalence(void) {
@@ -625,7 +647,7 @@ static void test_load_errors(void) {
     drive(c, s, &rng, 20, 2, 1, tr);
     unsigned char *buf = NULL;
     size_t len = 0;
-    ASSERT_OK(ctrl_save(c, &buf, &len, &err), &err);
+    ASSERT_OK(ctrl_save(c, 0, &buf, &len, &err), &err);
     ctrl *d = make(s, "tpe", 1);
     for (size_t cut = 0; cut < len; cut += len / 17 + 1) {
         ASSERT_EQ_INT(ctrl_load(d, buf, cut, &err), NAS_ERR_FORMAT);
@@ -673,6 +695,72 @@ static void test_load_errors(void) {
     ctrl_destroy(g);
     ss_space_destroy(s);
     ss_space_destroy(t);
+}
+
+/* A chain of a whole state and deltas loads; a chain out of order, with a
+ * part missing, or with a corrupt delta is refused, names the part, and
+ * leaves the controller unchanged. */
+static void test_load_chain_errors(void) {
+    ss_space *s = mixed_space();
+    nas_error err = {0};
+    ctrl *c = make(s, "evolution", 1);
+    pcg32 rng;
+    pcg32_seed(&rng, 5, 5);
+    double tr[4][10 * 8];
+    unsigned char *p[4];
+    size_t l[4];
+    drive(c, s, &rng, 10, 2, 1, tr[0]);
+    ASSERT_OK(ctrl_save(c, 0, &p[0], &l[0], &err), &err);
+    ctrl_mark_saved(c);
+    for (int i = 1; i < 4; i++) {
+        drive(c, s, &rng, 2, 2, 1, tr[i]);
+        ASSERT_OK(ctrl_save(c, 1, &p[i], &l[i], &err), &err);
+        ctrl_mark_saved(c);
+    }
+    const unsigned char *const *pp = (const unsigned char *const *)p;
+    ctrl *d = make(s, "evolution", 1);
+    ASSERT_OK(ctrl_load_chain(d, 4, pp, l, &err), &err);
+    int nc, nd_done;
+    ASSERT_EQ_INT(ctrl_n_trials(d, NULL, &nd_done, NULL), ctrl_n_trials(c, NULL, &nc, NULL));
+    ASSERT_EQ_INT(nd_done, nc);
+    pcg32 r1 = rng, r2 = rng;
+    double x1[8], x2[8];
+    ASSERT_OK(ctrl_propose(c, &r1, x1, &err), &err);
+    ASSERT_OK(ctrl_propose(d, &r2, x2, &err), &err);
+    ASSERT_TRUE(memcmp(x1, x2, sizeof(double) * (size_t)s->n_decisions) == 0);
+
+    ctrl *e = make(s, "evolution", 1);
+    ASSERT_EQ_INT(ctrl_load_chain(e, 3, pp + 1, l + 1, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "part 1 of 3 (the whole state)");
+    ASSERT_CONTAINS(err.msg, "a controller delta without the state it applies to");
+    const unsigned char *q[2] = {p[0], p[0]};
+    size_t ql[2] = {l[0], l[0]};
+    ASSERT_EQ_INT(ctrl_load_chain(e, 2, q, ql, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "part 2 of 2 (a delta)");
+    ASSERT_CONTAINS(err.msg, "a whole controller state where a delta belongs");
+    q[1] = p[2]; /* delta 1 missing */
+    ql[1] = l[2];
+    ASSERT_EQ_INT(ctrl_load_chain(e, 2, q, ql, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "controller delta follows 12 trials and 12 observations, the state before it "
+                             "has 10 and 10");
+    p[3][l[3] / 2] ^= 0x10;
+    ASSERT_EQ_INT(ctrl_load_chain(e, 4, pp, l, &err), NAS_ERR_FORMAT);
+    ASSERT_CONTAINS(err.msg, "part 4 of 4 (a delta): controller state is truncated or corrupt");
+    p[3][l[3] / 2] ^= 0x10;
+    for (size_t cut = 0; cut < l[3]; cut += l[3] / 7 + 1)
+        ASSERT_EQ_INT(ctrl_load_chain(e, 4, pp, (size_t[]){l[0], l[1], l[2], cut}, &err), NAS_ERR_FORMAT);
+    ASSERT_EQ_INT(ctrl_n_trials(e, NULL, NULL, NULL), 0); /* unchanged */
+    ASSERT_OK(ctrl_load_chain(e, 4, pp, l, &err), &err);
+    ASSERT_EQ_INT(ctrl_n_trials(e, NULL, NULL, NULL), 16);
+    /* a delta is refused by another kind too */
+    ctrl *g = make(s, "random", 1);
+    ASSERT_EQ_INT(ctrl_load_chain(g, 4, pp, l, &err), NAS_ERR_MISMATCH);
+    for (int i = 0; i < 4; i++) free(p[i]);
+    ctrl_destroy(c);
+    ctrl_destroy(d);
+    ctrl_destroy(e);
+    ctrl_destroy(g);
+    ss_space_destroy(s);
 }
 
 /* ---- constraints in the propose loop ---- */
@@ -874,6 +962,7 @@ static const test_case TESTS[] = {
     {"determinism", test_determinism},
     {"resume_equivalence", test_resume_equivalence},
     {"load_errors", test_load_errors},
+    {"load_chain_errors", test_load_chain_errors},
     {"constraint_rejection", test_constraint_rejection},
     {"pareto_front", test_pareto_front},
     {"quality_tpe", test_quality_tpe},

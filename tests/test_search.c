@@ -847,6 +847,25 @@ static void test_function_resume(void) {
     nas_error err;
     fn_options(&o, space, ref, 30, &st);
     ASSERT_OK(nas_search_run(&o, &sum, &err), &err);
+    /* the study keeps its controller as a whole state and the deltas saved
+       after it (two per trial), the deltas before the newest adding up to
+       less than the whole state */
+    nas_store *sst = NULL;
+    nas_store_snapshot snap;
+    ASSERT_OK(nas_store_open(ref, NULL, &sst, &err), &err);
+    ASSERT_OK(nas_store_snapshot_load(sst, &snap, &err), &err);
+    ASSERT_TRUE(snap.n > 2);
+    ASSERT_TRUE(memcmp(snap.parts[0], "NASCTRL1", 8) == 0);
+    size_t deltas = 0;
+    for (int i = 1; i < snap.n; i++) {
+        ASSERT_TRUE(memcmp(snap.parts[i], "NASCTRLD", 8) == 0);
+        if (i + 1 < snap.n) deltas += snap.lens[i];
+    }
+    ASSERT_TRUE(deltas < snap.lens[0]);
+    printf("     the controller state after 30 trials: a whole state of %zu bytes and %d deltas\n", snap.lens[0],
+           snap.n - 1);
+    nas_store_snapshot_free(&snap);
+    nas_store_close(sst);
     /* stopped after 12 (max_trials may change between runs), then resumed */
     fn_options(&o, space, stopped, 12, &st);
     ASSERT_OK(nas_search_run(&o, &sum, &err), &err);

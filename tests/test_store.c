@@ -415,34 +415,42 @@ static void test_each_and_requeue(void) {
 static void test_snapshot_kv(void) {
     nas_store *st = open_fresh();
     nas_error err = {0};
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    pcg32 rng, back = {0, 0};
-    int64_t nt = 0;
-    int found = 1;
-    ASSERT_OK(nas_store_snapshot_load(st, &buf, &len, &back, &nt, &found, &err), &err);
-    ASSERT_EQ_INT(found, 0);
+    nas_store_snapshot snap;
+    pcg32 rng;
+    ASSERT_OK(nas_store_snapshot_load(st, &snap, &err), &err);
+    ASSERT_EQ_INT(snap.n, 0);
+    nas_store_snapshot_free(&snap);
     pcg32_seed(&rng, 7, 3);
     pcg32_next(&rng);
     rng.state |= 0x8000000000000000ull; /* the top bit survives the signed column */
     unsigned char blob[300];
     for (int i = 0; i < 300; i++) blob[i] = (unsigned char)(i * 7);
     blob[5] = 0;
-    ASSERT_OK(nas_store_snapshot_save(st, blob, 100, &rng, 5, &err), &err);
-    ASSERT_OK(nas_store_snapshot_save(st, blob, sizeof blob, &rng, 6, &err), &err);
-    ASSERT_OK(nas_store_snapshot_load(st, &buf, &len, &back, &nt, &found, &err), &err);
-    ASSERT_EQ_INT(found, 1);
-    ASSERT_EQ_INT(len, sizeof blob);
-    ASSERT_TRUE(memcmp(buf, blob, len) == 0);
-    ASSERT_TRUE(back.state == rng.state && back.inc == rng.inc);
-    ASSERT_EQ_INT(nt, 6);
-    free(buf);
-    ASSERT_OK(nas_store_snapshot_save(st, NULL, 0, &rng, 7, &err), &err);
-    ASSERT_OK(nas_store_snapshot_load(st, &buf, &len, &back, &nt, &found, &err), &err);
-    ASSERT_EQ_INT(len, 0);
-    ASSERT_TRUE(buf != NULL);
-    ASSERT_EQ_INT(nt, 7);
-    free(buf);
+    /* a whole state replaces everything before it; deltas follow it */
+    ASSERT_OK(nas_store_snapshot_save(st, blob, 100, &rng, 5, 0, &err), &err);
+    ASSERT_OK(nas_store_snapshot_save(st, blob + 1, 10, &rng, 5, 1, &err), &err);
+    ASSERT_OK(nas_store_snapshot_save(st, blob, sizeof blob, &rng, 6, 0, &err), &err);
+    ASSERT_OK(nas_store_snapshot_load(st, &snap, &err), &err);
+    ASSERT_EQ_INT(snap.n, 1);
+    ASSERT_EQ_INT(snap.lens[0], sizeof blob);
+    ASSERT_TRUE(memcmp(snap.parts[0], blob, sizeof blob) == 0);
+    ASSERT_TRUE(snap.rng.state == rng.state && snap.rng.inc == rng.inc);
+    ASSERT_EQ_INT(snap.n_trials, 6);
+    nas_store_snapshot_free(&snap);
+    pcg32 later = rng;
+    pcg32_next(&later);
+    ASSERT_OK(nas_store_snapshot_save(st, blob + 7, 20, &rng, 7, 1, &err), &err);
+    ASSERT_OK(nas_store_snapshot_save(st, NULL, 0, &later, 8, 1, &err), &err);
+    ASSERT_OK(nas_store_snapshot_load(st, &snap, &err), &err);
+    ASSERT_EQ_INT(snap.n, 3);
+    ASSERT_EQ_INT(snap.lens[1], 20);
+    ASSERT_TRUE(memcmp(snap.parts[1], blob + 7, 20) == 0);
+    ASSERT_EQ_INT(snap.lens[2], 0);
+    ASSERT_TRUE(snap.parts[2] != NULL);
+    /* the newest part's generator and count */
+    ASSERT_TRUE(snap.rng.state == later.state && snap.rng.inc == later.inc);
+    ASSERT_EQ_INT(snap.n_trials, 8);
+    nas_store_snapshot_free(&snap);
 
     char *val = (char *)1;
     ASSERT_OK(nas_store_kv_get(st, "supernet_checkpoint", &val, &err), &err);
@@ -462,10 +470,10 @@ static void test_snapshot_kv(void) {
     ASSERT_OK(nas_store_kv_get(st, "supernet_checkpoint", &val, &err), &err);
     ASSERT_STR_EQ(val, "/x/ck2.bin");
     free(val);
-    ASSERT_OK(nas_store_snapshot_load(st, &buf, &len, &back, &nt, &found, &err), &err);
-    ASSERT_EQ_INT(found, 1);
-    ASSERT_EQ_INT(nt, 7);
-    free(buf);
+    ASSERT_OK(nas_store_snapshot_load(st, &snap, &err), &err);
+    ASSERT_EQ_INT(snap.n, 3);
+    ASSERT_EQ_INT(snap.n_trials, 8);
+    nas_store_snapshot_free(&snap);
     close_fresh(st);
 }
 
@@ -638,7 +646,8 @@ static void crash_child(const char *dir) {
             }
         }
         if (s == NAS_OK) s = nas_store_kv_set(st, "last_done", num, &err);
-        if (s == NAS_OK) s = nas_store_snapshot_save(st, num, strlen(num), &rng, number + 1, &err);
+        /* a whole state every 4th trial, deltas between */
+        if (s == NAS_OK) s = nas_store_snapshot_save(st, num, strlen(num), &rng, number + 1, number % 4 != 0, &err);
         if (s == NAS_OK) s = nas_store_commit(st, &err);
         if (s != NAS_OK) _exit(10);
     }
@@ -697,11 +706,27 @@ static int64_t check_study(const char *dir) {
                                     "'last_done'"),
                       query_i64(db, "SELECT max(number) FROM trials WHERE state IN "
                                     "('complete', 'failed')"));
-        ASSERT_EQ_INT(query_i64(db, "SELECT n_trials - 1 FROM controller_snapshots"),
+        ASSERT_EQ_INT(query_i64(db, "SELECT n_trials - 1 FROM controller_snapshots ORDER BY id DESC LIMIT 1"),
                       query_i64(db, "SELECT max(number) FROM trials WHERE state IN "
                                     "('complete', 'failed')"));
     }
+    int64_t last = finished > 0 ? query_i64(db, "SELECT max(number) FROM trials WHERE state IN "
+                                                "('complete', 'failed')")
+                                : -1;
     sqlite3_close(db);
+    /* the snapshot chain: the whole state of the last multiple of 4, then
+       one delta per trial after it, in order */
+    nas_store_snapshot snap;
+    ASSERT_OK(nas_store_snapshot_load(st, &snap, &err), &err);
+    ASSERT_EQ_INT(snap.n, last < 0 ? 0 : (int)(last % 4) + 1);
+    for (int i = 0; i < snap.n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)(last - last % 4 + i));
+        ASSERT_EQ_INT(snap.lens[i], strlen(want));
+        ASSERT_TRUE(memcmp(snap.parts[i], want, snap.lens[i]) == 0);
+    }
+    if (snap.n) ASSERT_EQ_INT(snap.n_trials, last + 1);
+    nas_store_snapshot_free(&snap);
 
     int64_t counts[NAS_TRIAL_STATE_COUNT], sum = 0;
     ASSERT_OK(nas_store_trial_counts(st, counts, &err), &err);

@@ -81,6 +81,9 @@ typedef struct job {
     nas_store *store;
     ctrl *ctrl;
     pcg32 rng;
+    /* bytes of the controller state in the store: the whole state (0: none
+     * yet) and the deltas after it (see snapshot_part) */
+    size_t snap_whole, snap_deltas;
     int n_obj;
     ctrl_objective obj[NAS_SEARCH_MAX_OBJECTIVES];
     int n_cons;
@@ -724,16 +727,18 @@ static nas_status setup_store(job *j, nas_error *err) {
     }
     if ((s = store_limits(j, err))) return s;
     pcg32_seed(&j->rng, j->o.seed, 0x5ea4c4);
-    unsigned char *state = NULL;
-    size_t len = 0;
-    int64_t n_trials = 0;
-    int found = 0;
-    if ((s = nas_store_snapshot_load(j->store, &state, &len, &j->rng, &n_trials, &found, err))) return s;
-    if (found) {
-        s = ctrl_load(j->ctrl, state, len, err);
-        free(state);
-        if (s) return nas_error_prefix(err, "%s: controller snapshot", j->dir);
+    nas_store_snapshot snap;
+    s = nas_store_snapshot_load(j->store, &snap, err);
+    int found = snap.n > 0;
+    if (!s && found) {
+        s = ctrl_load_chain(j->ctrl, snap.n, (const unsigned char *const *)snap.parts, snap.lens, err);
+        if (s) nas_error_prefix(err, "%s: controller snapshot", j->dir);
+        j->rng = snap.rng;
+        j->snap_whole = snap.lens[0];
+        for (int i = 1; i < snap.n; i++) j->snap_deltas += snap.lens[i];
     }
+    nas_store_snapshot_free(&snap);
+    if (s) return s;
     nas_store_trial_each(j->store, 1u << NAS_TRIAL_RUNNING, kill_orphan, NULL, NULL);
     int64_t requeued = 0;
     if ((s = nas_store_requeue_running(j->store, &requeued, err))) return s;
@@ -912,6 +917,27 @@ static char *metrics_to_json(const ctrl_metrics *m) {
 
 static void plan_stage2(job *j, const double *pt);
 
+/* The controller's state as the next snapshot part: a delta (what changed
+ * since the last part) while the deltas stored since the whole state add
+ * up to less than it, else the whole state again. A study's snapshots then
+ * cost about as many bytes per trial at 10,000 trials as at 10, where saving
+ * the whole state every time grew with every trial (docs/benchmarks.md). */
+static nas_status snapshot_part(job *j, unsigned char **buf, size_t *len, int *append, nas_error *err) {
+    *append = j->snap_whole > 0 && j->snap_deltas < j->snap_whole;
+    return ctrl_save(j->ctrl, *append, buf, len, err);
+}
+
+/* Once the transaction holding the part committed. */
+static void snapshot_stored(job *j, size_t len, int append) {
+    if (append) {
+        j->snap_deltas += len;
+    } else {
+        j->snap_whole = len;
+        j->snap_deltas = 0;
+    }
+    ctrl_mark_saved(j->ctrl);
+}
+
 /* complete + observe + snapshot as one transaction. */
 static nas_status record_complete(job *j, int64_t id, int64_t number, const double *pt, ctrl_metrics *m,
                                   const nas_metric_step *series, size_t n_series, nas_error *err) {
@@ -928,17 +954,20 @@ static nas_status record_complete(job *j, int64_t id, int64_t number, const doub
     if (!mj) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory");
     unsigned char *state = NULL;
     size_t len = 0;
+    int append = 0;
     if ((s = ctrl_observe(j->ctrl, pt, rewards, err))) goto done;
-    if ((s = ctrl_save(j->ctrl, &state, &len, err))) goto done;
+    if ((s = snapshot_part(j, &state, &len, &append, err))) goto done;
     if ((s = nas_store_begin(j->store, err))) goto done;
     if ((s = nas_store_trial_complete(j->store, id, mj, series, n_series, err)) ||
-        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err)) ||
+        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), append,
+                                     err)) ||
         (s = save_elapsed(j, err))) {
         nas_store_rollback(j->store, NULL);
         goto done;
     }
     s = nas_store_commit(j->store, err);
     if (!s) {
+        snapshot_stored(j, len, append);
         j->completed++;
         int before = j->best_number;
         update_best(j, number, reward);
@@ -956,18 +985,22 @@ static nas_status record_failed(job *j, int64_t id, const double *pt, int pruned
     nas_status s;
     unsigned char *state = NULL;
     size_t len = 0;
+    int append = 0;
     if ((s = ctrl_observe_failed(j->ctrl, pt, err))) return s;
-    if ((s = ctrl_save(j->ctrl, &state, &len, err))) return s;
+    if ((s = snapshot_part(j, &state, &len, &append, err))) return s;
     if ((s = nas_store_begin(j->store, err))) goto done;
     s = pruned ? nas_store_trial_prune(j->store, id, reason, metrics_json, series, n_series, err)
                : nas_store_trial_fail(j->store, id, reason, stderr_tail, err);
-    if (!s) s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err);
+    if (!s)
+        s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), append,
+                                    err);
     if (!s) s = save_elapsed(j, err);
     if (s) {
         nas_store_rollback(j->store, NULL);
         goto done;
     }
     if (!(s = nas_store_commit(j->store, err))) {
+        snapshot_stored(j, len, append);
         if (pruned) j->pruned++;
         else j->failed++;
     }
@@ -1031,6 +1064,7 @@ static nas_status next_point(job *j, double *pt, next_trial *nt, int *got, nas_e
     char *arch_json = NULL, *point_json = NULL, hash[24];
     unsigned char *state = NULL;
     size_t len = 0;
+    int append = 0;
     if ((s = ss_space_realize(j->space, pt, &a, err))) goto done;
     snprintf(a->space_name, sizeof a->space_name, "%s", j->space->name);
     if ((s = nas_arch_to_json(a, &arch_json, err))) goto done;
@@ -1040,10 +1074,11 @@ static nas_status next_point(job *j, double *pt, next_trial *nt, int *got, nas_e
         goto done;
     }
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)ss_point_hash(j->space, pt));
-    if ((s = ctrl_save(j->ctrl, &state, &len, err))) goto done;
+    if ((s = snapshot_part(j, &state, &len, &append, err))) goto done;
     if ((s = nas_store_begin(j->store, err))) goto done;
     if ((s = nas_store_trial_insert(j->store, point_json, hash, arch_json, &nt->id, &nt->number, err)) ||
-        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), err))) {
+        (s = nas_store_snapshot_save(j->store, state, len, &j->rng, ctrl_n_trials(j->ctrl, NULL, NULL, NULL), append,
+                                     err))) {
         nas_store_rollback(j->store, NULL);
         goto done;
     }
@@ -1055,6 +1090,7 @@ static nas_status next_point(job *j, double *pt, next_trial *nt, int *got, nas_e
         nt->started = 1;
     }
     if ((s = nas_store_commit(j->store, err))) goto done;
+    snapshot_stored(j, len, append);
     nt->arch_json = arch_json;
     arch_json = NULL;
     *got = 1;

@@ -1235,7 +1235,7 @@ fail:
 /* ---- snapshots ---- */
 
 nas_status nas_store_snapshot_save(nas_store *st, const void *state, size_t len,
-                                   const pcg32 *rng, int64_t n_trials, nas_error *err) {
+                                   const pcg32 *rng, int64_t n_trials, int append, nas_error *err) {
     if (len > 0 && !state)
         return NAS_FAIL(err, NAS_ERR_INVALID, "%s: snapshot of %zu bytes without data", st->path,
                         len);
@@ -1245,7 +1245,7 @@ nas_status nas_store_snapshot_save(nas_store *st, const void *state, size_t len,
     nas_status s = txn_begin(st, err);
     if (s != NAS_OK) return s;
     sqlite3_stmt *q = NULL;
-    if ((s = run_sql(st, "DELETE FROM controller_snapshots", err)) != NAS_OK) goto fail;
+    if (!append && (s = run_sql(st, "DELETE FROM controller_snapshots", err)) != NAS_OK) goto fail;
     if ((s = prepare(st,
                      "INSERT INTO controller_snapshots(created_at, n_trials, rng_state, rng_inc, "
                      "state) VALUES (?, ?, ?, ?, ?)",
@@ -1263,36 +1263,49 @@ fail:
     return s;
 }
 
-nas_status nas_store_snapshot_load(nas_store *st, unsigned char **state, size_t *len, pcg32 *rng,
-                                   int64_t *n_trials, int *found, nas_error *err) {
-    *state = NULL;
-    *len = 0;
-    *found = 0;
+void nas_store_snapshot_free(nas_store_snapshot *snap) {
+    for (int i = 0; i < snap->n; i++) free(snap->parts[i]);
+    free(snap->parts);
+    free(snap->lens);
+    memset(snap, 0, sizeof *snap);
+}
+
+nas_status nas_store_snapshot_load(nas_store *st, nas_store_snapshot *snap, nas_error *err) {
+    memset(snap, 0, sizeof *snap);
     sqlite3_stmt *q = NULL;
     nas_status s = prepare(st,
                            "SELECT n_trials, rng_state, rng_inc, state FROM controller_snapshots "
-                           "ORDER BY id DESC LIMIT 1",
+                           "ORDER BY id",
                            &q, err);
     if (s != NAS_OK) return s;
-    int rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    int rc = SQLITE_DONE, cap = 0;
+    while (s == NAS_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (snap->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            unsigned char **p = realloc(snap->parts, (size_t)cap * sizeof *p);
+            if (p) snap->parts = p;
+            size_t *l = p ? realloc(snap->lens, (size_t)cap * sizeof *l) : NULL;
+            if (l) snap->lens = l;
+            if (!p || !l) {
+                s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
+                break;
+            }
+        }
         size_t n = (size_t)sqlite3_column_bytes(q, 3);
         const void *blob = sqlite3_column_blob(q, 3);
         unsigned char *copy = malloc(n ? n : 1);
         if (!copy) {
             s = NAS_FAIL(err, NAS_ERR_NOMEM, "%s: out of memory", st->path);
-        } else {
-            if (n) memcpy(copy, blob, n);
-            *state = copy;
-            *len = n;
-            *n_trials = sqlite3_column_int64(q, 0);
-            rng->state = (uint64_t)sqlite3_column_int64(q, 1);
-            rng->inc = (uint64_t)sqlite3_column_int64(q, 2);
-            *found = 1;
+            break;
         }
-    } else if (rc != SQLITE_DONE) {
-        s = db_fail(st, err, "load the controller snapshot");
+        if (n) memcpy(copy, blob, n);
+        snap->parts[snap->n] = copy;
+        snap->lens[snap->n++] = n;
+        snap->n_trials = sqlite3_column_int64(q, 0);
+        snap->rng.state = (uint64_t)sqlite3_column_int64(q, 1);
+        snap->rng.inc = (uint64_t)sqlite3_column_int64(q, 2);
     }
+    if (s == NAS_OK && rc != SQLITE_DONE) s = db_fail(st, err, "load the controller snapshot");
     release(st, q);
     return s;
 }

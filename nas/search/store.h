@@ -231,16 +231,28 @@ nas_status nas_store_requeue_running(nas_store *st, int64_t *n, nas_error *err);
 
 /* ---- controller snapshots ---- */
 
-/* Saves the controller state (len bytes, len may be 0), the generator state
- * and the number of trials proposed when the snapshot was taken. Only the
- * latest snapshot is kept. */
+/* Saves a part of the controller state (len bytes, len may be 0), the
+ * generator state and the number of trials proposed when it was taken.
+ * append = 0: the part is a whole state and replaces every stored part;
+ * append = 1: it is a delta, kept after the parts stored before it. */
 nas_status nas_store_snapshot_save(nas_store *st, const void *state, size_t len,
-                                   const pcg32 *rng, int64_t n_trials, nas_error *err);
+                                   const pcg32 *rng, int64_t n_trials, int append, nas_error *err);
 
-/* Loads the latest snapshot: *found = 0 when there is none. Otherwise *state
- * is malloc'd (caller frees; non-NULL even when *len is 0). */
-nas_status nas_store_snapshot_load(nas_store *st, unsigned char **state, size_t *len, pcg32 *rng,
-                                   int64_t *n_trials, int *found, nas_error *err);
+/* The stored controller state: its parts oldest first (a whole state, then
+ * deltas; n = 0 when nothing was saved), the generator state and trial
+ * count of the newest part. */
+typedef struct nas_store_snapshot {
+    int n;
+    unsigned char **parts; /* n malloc'd buffers (non-NULL even when empty) */
+    size_t *lens;
+    pcg32 rng;
+    int64_t n_trials;
+} nas_store_snapshot;
+
+/* Loads every part into *snap (free it with nas_store_snapshot_free, also
+ * after an error). */
+nas_status nas_store_snapshot_load(nas_store *st, nas_store_snapshot *snap, nas_error *err);
+void nas_store_snapshot_free(nas_store_snapshot *snap);
 
 /* ---- one job per study ----
  *

@@ -96,12 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t counts[NAS_TRIAL_STATE_COUNT];
     nas_store_trial_counts(st, counts, &err);
     nas_store_trial_each(st, 0, check_record, NULL, &err);
-    unsigned char *state = NULL;
-    size_t len = 0;
-    pcg32 rng;
-    int64_t n_trials = 0;
-    int found = 0;
-    if (nas_store_snapshot_load(st, &state, &len, &rng, &n_trials, &found, &err) == NAS_OK) free(state);
+    nas_store_snapshot snap;
+    nas_store_snapshot_load(st, &snap, &err);
+    nas_store_snapshot_free(&snap);
     char *v = NULL;
     if (nas_store_kv_get(st, "elapsed_s", &v, &err) == NAS_OK) free(v);
     nas_store_close(st);
