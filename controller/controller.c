@@ -755,10 +755,39 @@ nas_status ctrl_save(const ctrl *c, int delta, unsigned char **buf, size_t *len,
     return NAS_OK;
 }
 
+uint64_t ctrl_part_checksum(const unsigned char *p, size_t n) { return save_sum(p, n); }
+
 void ctrl_mark_saved(ctrl *c) {
     c->saved_trials = c->n_trials;
     c->saved_obs = c->n_obs;
     c->n_changed = 0;
+}
+
+/* Finite rewards for a done trial (the others' are not read). */
+static int rewards_valid(const ctrl *c, const double *rw, int state) {
+    for (int k = 0; state == CTRL_TRIAL_DONE && k < c->no; k++)
+        if (!isfinite(rw[k])) return 0;
+    return 1;
+}
+
+/* A loaded trial: its point within every decision's domain (a choice's
+ * index and an int whole), canonical, and not in the history yet; finite
+ * rewards when it is done. work: nd doubles. */
+static int trial_valid(const ctrl *c, const double *p, const double *rw, int state, double *work) {
+    for (int i = 0; i < c->nd; i++) {
+        const ss_domain *d = &c->space->decisions[i].dom;
+        double v = p[i];
+        int ok = d->kind == SS_DOMAIN_CHOICE ? v >= 0 && v < d->n && v == floor(v)
+                 : d->kind == SS_DOMAIN_INT  ? v >= (double)d->lo && v <= (double)d->hi && v == floor(v)
+                                             : v >= d->flo && v <= d->fhi;
+        if (!ok) return 0;
+    }
+    memcpy(work, p, (size_t)c->nd * sizeof *work);
+    ss_space_canonicalize(c->space, work);
+    if (memcmp(work, p, (size_t)c->nd * sizeof *work) != 0) return 0;
+    int t = ctrl_seen_find(c, p);
+    if (t >= 0 && ss_point_equal(c->space, p, ctrl_trial_point(c, t))) return 0;
+    return rewards_valid(c, rw, state);
 }
 
 /* Appends up to max_new observations (a count, then trial indices) read
@@ -803,6 +832,11 @@ static nas_status load_into(ctrl *c, ctrl_reader *r, nas_error *err) {
             st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad trial state");
             goto fail;
         }
+        if (!trial_valid(c, pts + (size_t)t * (size_t)c->nd, rws + (size_t)t * (size_t)c->no, states[t],
+                         c->scratch)) {
+            st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad trial %u", t);
+            goto fail;
+        }
         if ((st = add_trial(c, pts + (size_t)t * (size_t)c->nd, (ctrl_trial_state)states[t],
                             err)) != NAS_OK)
             goto fail;
@@ -830,33 +864,52 @@ static nas_status apply_delta(ctrl *c, ctrl_reader *r, nas_error *err) {
     size_t rec = 4 + 1 + ((size_t)c->nd + (size_t)c->no) * sizeof(double);
     if ((size_t)n > (r->len - r->pos) / rec)
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record count %u", n);
-    double *rw = malloc(((size_t)c->no + 1) * sizeof *rw);
-    if (!rw) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory loading controller state");
+    /* a record's point, its canonical copy, its rewards */
+    double *pt = malloc((2 * (size_t)c->nd + (size_t)c->no + 1) * sizeof *pt);
+    if (!pt) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory loading controller state");
+    double *work = pt + c->nd, *rw = work + c->nd;
     nas_status st = NAS_OK;
     for (uint32_t i = 0; i < n && st == NAS_OK; i++) {
         uint32_t t = ctrl_r_u32(r);
         unsigned char state = 0;
         ctrl_r_bytes(r, &state, 1);
-        ctrl_r_bytes(r, c->scratch, (size_t)c->nd * sizeof(double));
+        ctrl_r_bytes(r, pt, (size_t)c->nd * sizeof *pt);
         ctrl_r_bytes(r, rw, (size_t)c->no * sizeof *rw);
         if (r->failed) {
             st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta is truncated");
         } else if (t < base_trials) { /* a pending trial that ended */
-            if (c->state[t] != CTRL_TRIAL_PENDING ||
-                (state != CTRL_TRIAL_DONE && state != CTRL_TRIAL_FAILED) ||
-                memcmp(c->scratch, ctrl_trial_point(c, (int)t), (size_t)c->nd * sizeof(double)) != 0)
+            if (c->state[t] != CTRL_TRIAL_PENDING || (state != CTRL_TRIAL_DONE && state != CTRL_TRIAL_FAILED) ||
+                memcmp(pt, ctrl_trial_point(c, (int)t), (size_t)c->nd * sizeof *pt) != 0 ||
+                !rewards_valid(c, rw, state))
                 st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record of trial %u", t);
             else
                 c->state[t] = state;
-        } else if (t == (uint32_t)c->n_trials && state <= CTRL_TRIAL_INFEASIBLE) { /* a new trial */
-            st = add_trial(c, c->scratch, (ctrl_trial_state)state, err);
+        } else if (t == (uint32_t)c->n_trials && state <= CTRL_TRIAL_INFEASIBLE &&
+                   trial_valid(c, pt, rw, state, work)) { /* a new trial */
+            st = add_trial(c, pt, (ctrl_trial_state)state, err);
         } else {
             st = NAS_FAIL(err, NAS_ERR_FORMAT, "controller delta: bad record of trial %u", t);
         }
         if (st == NAS_OK) memcpy(ctrl_trial_rewards(c, (int)t), rw, (size_t)c->no * sizeof *rw);
     }
-    free(rw);
+    free(pt);
     return st ? st : read_obs(c, r, (uint32_t)c->n_trials, err);
+}
+
+/* After the last part: the observations list every done trial once. */
+static nas_status check_obs(const ctrl *c, nas_error *err) {
+    unsigned char *seen = calloc((size_t)c->n_trials + 1, 1);
+    if (!seen) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory loading controller state");
+    int n_done = 0, ok = 1;
+    for (int t = 0; t < c->n_trials; t++) n_done += c->state[t] == CTRL_TRIAL_DONE;
+    for (int i = 0; i < c->n_obs && ok; i++) {
+        ok = !seen[c->obs[i]];
+        seen[c->obs[i]] = 1;
+    }
+    free(seen);
+    if (!ok || n_done != c->n_obs)
+        return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: the observations do not list each done trial once");
+    return NAS_OK;
 }
 
 /* Checks one saved part (delta or whole state) against c: magic, version,
@@ -925,6 +978,7 @@ nas_status ctrl_load_chain(ctrl *c, int n, const unsigned char *const *bufs, con
             goto fail;
         }
     }
+    if ((st = check_obs(tmp, err)) != NAS_OK) goto fail;
     ctrl_mark_saved(tmp);
     free_contents(c);
     *c = *tmp;

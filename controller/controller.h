@@ -106,6 +106,10 @@ void ctrl_mark_saved(ctrl *c);
  * in order. On error (naming the part when n > 1) c is unchanged. */
 nas_status ctrl_load_chain(ctrl *c, int n, const unsigned char *const *bufs, const size_t *lens,
                            nas_error *err);
+/* The checksum a saved part (of version 2, or a delta) ends with: its last
+ * 8 bytes hold this value over the bytes before them, in native order. For
+ * tools that change a part on purpose (the fuzz target). */
+uint64_t ctrl_part_checksum(const unsigned char *p, size_t n);
 /* ctrl_load_chain of one whole state. */
 nas_status ctrl_load(ctrl *c, const unsigned char *buf, size_t len, nas_error *err);
 

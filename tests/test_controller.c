@@ -559,9 +559,10 @@ static int feasible_cb(void *user, const double *point, char *why, size_t cap) {
  * (the pcg32 carries on, as a caller that saved it alongside would), and
  * continue: the trace equals never stopping. Run 2 stops at the same
  * point but restores from a chain: a whole state taken at trial 10, then a
- * delta after every trial (as a study saves them). */
+ * delta after every trial (as a study saves them); it goes on saving deltas
+ * after the restore and restores the longer chain again at trial 60. */
 static void resume_case(const char *kind, const ss_space *s, int n_obj) {
-    enum { N = 90, CUT = 45, WHOLE = 10 };
+    enum { N = 90, CUT = 45, WHOLE = 10, CUT2 = 60 };
     nas_error err = {0};
     double full[N * 8], part[N * 8], chained[N * 8];
     unsigned char *parts[N];
@@ -594,12 +595,12 @@ static void resume_case(const char *kind, const ss_space *s, int n_obj) {
                 if (o % 7 == 6) ASSERT_OK(ctrl_observe_failed(c, tr + (size_t)o * 8, &err), &err);
                 else ASSERT_OK(ctrl_observe(c, tr + (size_t)o * 8, r, &err), &err);
             }
-            if (run == 2 && t >= WHOLE && t <= CUT) {
+            if (run == 2 && t >= WHOLE && t <= CUT2) {
                 ASSERT_OK(ctrl_save(c, t > WHOLE, &parts[n_parts], &lens[n_parts], &err), &err);
                 n_parts++;
                 ctrl_mark_saved(c);
             }
-            if (run == 2 && t == CUT) { /* destroy, restore the chain */
+            if (run == 2 && (t == CUT || t == CUT2)) { /* destroy, restore the chain */
                 ctrl_destroy(c);
                 ASSERT_OK(ctrl_create(s, &o, &c, &err), &err);
                 nas_status st = ctrl_load_chain(c, n_parts, (const unsigned char *const *)parts, lens, &err);
@@ -673,6 +674,29 @@ static void test_load_errors(void) {
     ASSERT_EQ_INT(ctrl_n_trials(d, NULL, NULL, NULL), 1);
     ASSERT_OK(ctrl_load(d, buf, len, &err), &err);
     ASSERT_EQ_INT(ctrl_n_trials(d, NULL, NULL, NULL), 20);
+    /* a state whose checksum is right but whose content is not: a choice
+       index out of range, an observation listed twice */
+    {
+        size_t head = 8 + 4 + 4 + 3 + 8 + 8 + 4 + 4; /* magic .. objectives ("tpe") */
+        uint32_t n;
+        memcpy(&n, buf + head, 4);
+        ASSERT_EQ_INT(n, 20);
+        unsigned char *bad = malloc(len);
+        memcpy(bad, buf, len);
+        double seven = 7.0; /* "op" has 4 options */
+        memcpy(bad + head + 4 + n, &seven, sizeof seven);
+        uint64_t sum = ctrl_part_checksum(bad, len - 8);
+        memcpy(bad + len - 8, &sum, 8);
+        ASSERT_EQ_INT(ctrl_load(d, bad, len, &err), NAS_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, "controller state: bad trial 0");
+        memcpy(bad, buf, len);
+        memcpy(bad + len - 8 - 4, bad + len - 8 - 8, 4); /* the last observation = the one before */
+        sum = ctrl_part_checksum(bad, len - 8);
+        memcpy(bad + len - 8, &sum, 8);
+        ASSERT_EQ_INT(ctrl_load(d, bad, len, &err), NAS_ERR_FORMAT);
+        ASSERT_CONTAINS(err.msg, "the observations do not list each done trial once");
+        free(bad);
+    }
     /* a version 1 state (bytewise FNV-1a 64 checksum) is still read */
     uint32_t v1 = 1;
     memcpy(buf + 8, &v1, 4);

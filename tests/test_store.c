@@ -548,6 +548,42 @@ static void make_sqlite(const char *path, const char *sql) {
     sqlite3_close(db);
 }
 
+static int64_t file_version(const char *dir) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    ASSERT_EQ_INT(sqlite3_open_v2(db_path(dir), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    ASSERT_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A study of schema version 1 (one whole controller state per study) opens
+ * as it is; nas_store_upgrade makes it version 2, which a nas of version 1
+ * refuses as newer; a version below 1 is refused. */
+static void test_schema_upgrade(void) {
+    nas_store *st = open_fresh();
+    nas_error err = {0};
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s", tmp_dir);
+    nas_store_close(st);
+    ASSERT_EQ_INT(file_version(dir), 2);
+    make_sqlite(db_path(dir), "PRAGMA user_version=1");
+    ASSERT_OK(nas_store_open(dir, NULL, &st, &err), &err);
+    nas_store_close(st);
+    ASSERT_EQ_INT(file_version(dir), 1); /* readers leave it */
+    ASSERT_OK(nas_store_open(dir, NULL, &st, &err), &err);
+    ASSERT_OK(nas_store_upgrade(st, &err), &err);
+    ASSERT_OK(nas_store_upgrade(st, &err), &err); /* once is enough */
+    nas_store_close(st);
+    ASSERT_EQ_INT(file_version(dir), 2);
+    make_sqlite(db_path(dir), "PRAGMA user_version=0");
+    expect_refused(dir, NAS_ERR_FORMAT, "unknown study schema version 0 (expected 1..2)");
+    remove_dir(dir);
+}
+
 static void test_corrupt_files(void) {
     const char *dir = fresh_dir();
     pcg32 rng;
@@ -910,6 +946,7 @@ static const test_case TESTS[] = {
     {"trial_lifecycle", test_trial_lifecycle},
     {"each_and_requeue", test_each_and_requeue},
     {"snapshot_kv", test_snapshot_kv},
+    {"schema_upgrade", test_schema_upgrade},
     {"transactions", test_transactions},
     {"corrupt_files", test_corrupt_files},
     {"crash_consistency", test_crash_consistency},

@@ -593,6 +593,7 @@ static nas_status open_space_and_store(job *j, spec_strings *keep, nas_error *er
         snprintf(j->dir, sizeof j->dir, "%s", o->study_dir);
         if ((s = lock_study(j, err))) return s;
         if ((s = nas_store_open(j->dir, NULL, &j->store, err))) return s;
+        if ((s = nas_store_upgrade(j->store, err))) return s;
         if ((s = spec_apply(nas_store_spec_json(j->store), o, keep, err))) return s;
         const char *stored = nas_store_space_source(j->store);
         if ((s = ss_space_compile_string(nas_store_space_name(j->store), stored, strlen(stored), stderr,
@@ -699,6 +700,7 @@ static nas_status setup_store(job *j, nas_error *err) {
         nas_store_study st = {j->spec_json, src, j->space->name, j->space->hash, IGNORE_KEYS};
         s = nas_store_open(j->dir, &st, &j->store, err);
         free(src);
+        if (!s) s = nas_store_upgrade(j->store, err);
         if (s) return s;
     }
     /* the time budget is the study's: what earlier runs spent (up to their

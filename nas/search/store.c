@@ -41,6 +41,7 @@ struct nas_store {
     sqlite3 *db;
     char *path;
     int depth; /* open transaction levels (0: none) */
+    int64_t version; /* the schema version (PRAGMA user_version) */
     char *spec_json, *space_source, *space_name, *space_hash;
     double created_at;
     int n_stmts;
@@ -306,7 +307,7 @@ static int sqlite_header_kind(const char *path, off_t size) {
 /* Checks an existing, non-empty database using reads only. *empty = 1 when it
  * holds no schema at all (a study whose creation never committed). */
 static nas_status validate_existing(nas_store *st, int *empty, nas_error *err) {
-    int64_t app_id = 0, version = 0, n_objects = 0;
+    int64_t app_id = 0, n_objects = 0, version = 0;
     nas_status s;
     *empty = 0;
     if ((s = query_int(st, "PRAGMA application_id", &app_id, err)) != NAS_OK) return s;
@@ -327,11 +328,12 @@ static nas_status validate_existing(nas_store *st, int *empty, nas_error *err) {
                         "%s: study schema version %lld is newer than this nas supports (%d); "
                         "it was left untouched",
                         st->path, (long long)version, NAS_STORE_SCHEMA_VERSION);
-    if (version != NAS_STORE_SCHEMA_VERSION)
+    if (version < NAS_STORE_SCHEMA_OLDEST)
         return NAS_FAIL(err, NAS_ERR_FORMAT,
-                        "%s: unknown study schema version %lld (expected %d); it was left "
+                        "%s: unknown study schema version %lld (expected %d..%d); it was left "
                         "untouched",
-                        st->path, (long long)version, NAS_STORE_SCHEMA_VERSION);
+                        st->path, (long long)version, NAS_STORE_SCHEMA_OLDEST, NAS_STORE_SCHEMA_VERSION);
+    st->version = version;
     for (int i = 0; SCHEMA_PROBES[i]; i++) {
         sqlite3_stmt *q = NULL;
         if (sqlite3_prepare_v2(st->db, SCHEMA_PROBES[i], -1, &q, NULL) != SQLITE_OK) {
@@ -372,6 +374,7 @@ static nas_status create_schema(nas_store *st, const nas_store_study *study, nas
     snprintf(pragmas, sizeof pragmas, "PRAGMA application_id=%d; PRAGMA user_version=%d",
              NAS_STORE_APPLICATION_ID, NAS_STORE_SCHEMA_VERSION);
     if ((s = exec_sql(st, pragmas, err)) != NAS_OK) goto fail;
+    st->version = NAS_STORE_SCHEMA_VERSION;
     sqlite3_stmt *q = NULL;
     if ((s = prepare(st,
                      "INSERT INTO study(id, space_name, space_hash, space_source, spec_json, "
@@ -1229,6 +1232,20 @@ nas_status nas_store_requeue_running(nas_store *st, int64_t *n, nas_error *err) 
     return txn_commit(st, err);
 fail:
     txn_rollback(st);
+    return s;
+}
+
+nas_status nas_store_upgrade(nas_store *st, nas_error *err) {
+    if (st->version >= NAS_STORE_SCHEMA_VERSION) return NAS_OK;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", NAS_STORE_SCHEMA_VERSION);
+    nas_status s = txn_begin(st, err);
+    if (s != NAS_OK) return s;
+    if ((s = exec_sql(st, sql, err)) != NAS_OK) {
+        txn_rollback(st);
+        return s;
+    }
+    if ((s = txn_commit(st, err)) == NAS_OK) st->version = NAS_STORE_SCHEMA_VERSION;
     return s;
 }
 

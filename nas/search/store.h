@@ -42,8 +42,12 @@
 #include "nas/core/pcg32.h"
 #include "nas/core/status.h"
 
-/* The schema version written to PRAGMA user_version. */
-#define NAS_STORE_SCHEMA_VERSION 1
+/* The schema version written to PRAGMA user_version, and the oldest one
+ * still opened. Version 2 has the tables of version 1; its controller rows
+ * may be deltas after a whole state, which a nas reading version 1 cannot
+ * load. */
+#define NAS_STORE_SCHEMA_VERSION 2
+#define NAS_STORE_SCHEMA_OLDEST 1
 /* PRAGMA application_id of a study database ("NASt"). */
 #define NAS_STORE_APPLICATION_ID 0x4E415374
 
@@ -85,6 +89,12 @@ typedef struct nas_store nas_store;
  * A file that is not a nas study is NAS_ERR_FORMAT and is left untouched. */
 nas_status nas_store_open(const char *dir, const nas_store_study *study, nas_store **out,
                           nas_error *err);
+
+/* Brings a study of an older schema version to NAS_STORE_SCHEMA_VERSION
+ * (from 1: the version number only, no table changes). The job that writes
+ * the study calls it after taking the lock and opening the store, before it
+ * writes anything else; readers leave the version alone. */
+nas_status nas_store_upgrade(nas_store *st, nas_error *err);
 /* Closes the database (checkpointing the WAL). NULL is allowed. */
 void nas_store_close(nas_store *st);
 

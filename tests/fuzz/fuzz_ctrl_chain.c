@@ -3,15 +3,17 @@
  * stores: a whole state, then deltas (ctrl_save, ctrl_mark_saved,
  * ctrl_load_chain).
  *
- * The first byte picks the kind; the rest is a script, one byte per step:
- * propose, observe or fail the oldest pending trial, store a whole state
- * (the chain restarts), store a delta, or save a delta that is lost (a
- * transaction rolled back: not marked, so the next delta carries it too).
+ * The first byte picks the kind, the second seeds the generator; the rest
+ * is a script, one byte per step: propose, observe or fail the oldest
+ * pending trial, store a whole state (the chain restarts), store a delta,
+ * save a delta that is lost (a transaction rolled back: not marked, so the
+ * next delta carries it too), or resume (a killed job: the controller is
+ * restored from the stored chain and the generator from its last part).
  * At the end the stored chain must load into a fresh controller that
  * matches a whole state saved when the last part was stored: the same
  * counts, and the same next proposal. Then the chain with one byte changed
- * (by the script's last byte) must load or fail with a message, never
- * crash: the checksum refuses most of those.
+ * (by the script's last byte) and its checksum made right again must load
+ * or fail with a message, never crash.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ static const char SPACE[] = "space fz\n"
                             "hparam width = int(1, 16)\n"
                             "hparam lr = float(1e-4, 1e-1, log)\n"
                             "objective maximize accuracy\n";
-static const char *const KINDS[] = {"random", "grid", "evolution", "reinforce", "tpe"};
+static const char *const KINDS[] = {"random", "grid", "evolution", "reinforce", "tpe", "nsga2"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static ss_space *space;
@@ -46,24 +48,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.startup_trials = 3;
     ctrl *c = NULL, *d = NULL, *e = NULL;
     if (ctrl_create(space, &o, &c, &err) != NAS_OK) abort();
-    pcg32 rng;
+    pcg32 rng, stored_rng;
     pcg32_seed(&rng, data[1], 1);
     unsigned char *parts[MAX_PARTS], *ref = NULL;
     size_t lens[MAX_PARTS], ref_len = 0;
     int n = 0, np = 0, nd = space->n_decisions;
     double pending[MAX_PENDING][8];
+    int stored[MAX_PENDING]; /* the proposal is in the stored chain */
     for (size_t i = 2; i < size; i++) {
-        int op = data[i] % 6;
+        int op = data[i] % 7;
         if (op <= 1 && np < MAX_PENDING) { /* propose */
             nas_status s = ctrl_propose(c, &rng, pending[np], &err);
-            if (s == NAS_OK) np++;
+            if (s == NAS_OK) stored[np++] = 0;
             else if (s != NAS_ERR_EXHAUSTED) abort();
         } else if (op == 2 && np > 0) { /* observe or fail the oldest */
             double r = (double)(data[i] >> 3) / 32.0;
             nas_status s = data[i] & 0x80 ? ctrl_observe_failed(c, pending[0], &err)
                                           : ctrl_observe(c, pending[0], &r, &err);
             if (s != NAS_OK) abort();
-            memmove(pending, pending + 1, (size_t)--np * sizeof pending[0]);
+            memmove(pending, pending + 1, (size_t)(np - 1) * sizeof pending[0]);
+            memmove(stored, stored + 1, (size_t)(np - 1) * sizeof stored[0]);
+            np--;
         } else if (op == 3 || (op == 4 && n < MAX_PARTS)) { /* store a whole state or a delta */
             int delta = op == 4 && n > 0;
             if (!delta) {
@@ -75,11 +80,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(ref);
             if (ctrl_save(c, 0, &ref, &ref_len, &err) != NAS_OK) abort();
             ctrl_mark_saved(c);
+            stored_rng = rng;
+            for (int k = 0; k < np; k++) stored[k] = 1;
         } else if (op == 5) { /* a delta saved and lost */
             unsigned char *lost = NULL;
             size_t len = 0;
             if (ctrl_save(c, 1, &lost, &len, &err) != NAS_OK) abort();
             free(lost);
+        } else if (op == 6 && n > 0) { /* killed and resumed */
+            ctrl_destroy(c);
+            c = NULL;
+            if (ctrl_create(space, &o, &c, &err) != NAS_OK) abort();
+            if (ctrl_load_chain(c, n, (const unsigned char *const *)parts, lens, &err) != NAS_OK) __builtin_trap();
+            rng = stored_rng;
+            int keep = 0; /* proposals after the last stored part are lost */
+            for (int k = 0; k < np; k++)
+                if (stored[k]) memmove(pending[keep++], pending[k], sizeof pending[0]);
+            np = keep;
+            /* a trial observed after the last stored part is pending again;
+               it is not in `pending` and stays pending */
         }
     }
     if (n > 0) {
@@ -98,8 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* one byte changed: loads or fails with a message */
         size_t at = data[size - 1] * 977u;
         int k = (int)(at % (size_t)n);
-        if (lens[k] > 0) {
-            parts[k][at % lens[k]] ^= (unsigned char)(1u + data[size - 1] % 255u);
+        if (lens[k] > 8) {
+            parts[k][at % (lens[k] - 8)] ^= (unsigned char)(1u + data[size - 1] % 255u);
+            uint64_t sum = ctrl_part_checksum(parts[k], lens[k] - 8);
+            memcpy(parts[k] + lens[k] - 8, &sum, 8);
             nas_error_clear(&err);
             if (ctrl_load_chain(d, n, (const unsigned char *const *)parts, lens, &err) != NAS_OK &&
                 err.msg[0] == '\0')
