@@ -790,11 +790,11 @@ static int trial_valid(const ctrl *c, const double *p, const double *rw, int sta
     return rewards_valid(c, rw, state);
 }
 
-/* Appends up to max_new observations (a count, then trial indices) read
- * from r; each must name a done trial. */
-static nas_status read_obs(ctrl *c, ctrl_reader *r, uint32_t max_new, nas_error *err) {
+/* Appends observations (a count, then trial indices) read from r: no more
+ * than c has trials not yet observed, each naming a done trial. */
+static nas_status read_obs(ctrl *c, ctrl_reader *r, nas_error *err) {
     uint32_t n = ctrl_r_u32(r);
-    if (r->failed || n > max_new || n > (uint32_t)(c->n_trials - c->n_obs))
+    if (r->failed || n > (uint32_t)(c->n_trials - c->n_obs))
         return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state: bad observation count");
     if (n) ctrl_r_bytes(r, c->obs + c->n_obs, (size_t)n * sizeof(int));
     if (r->failed) return NAS_FAIL(err, NAS_ERR_FORMAT, "controller state is truncated");
@@ -843,7 +843,7 @@ static nas_status load_into(ctrl *c, ctrl_reader *r, nas_error *err) {
         memcpy(ctrl_trial_rewards(c, (int)t), rws + (size_t)t * (size_t)c->no,
                (size_t)c->no * sizeof *rws);
     }
-    st = read_obs(c, r, n, err);
+    st = read_obs(c, r, err);
 fail:
     free(states);
     free(pts);
@@ -893,7 +893,7 @@ static nas_status apply_delta(ctrl *c, ctrl_reader *r, nas_error *err) {
         if (st == NAS_OK) memcpy(ctrl_trial_rewards(c, (int)t), rw, (size_t)c->no * sizeof *rw);
     }
     free(pt);
-    return st ? st : read_obs(c, r, (uint32_t)c->n_trials, err);
+    return st ? st : read_obs(c, r, err);
 }
 
 /* After the last part: the observations list every done trial once. */
@@ -901,7 +901,7 @@ static nas_status check_obs(const ctrl *c, nas_error *err) {
     unsigned char *seen = calloc((size_t)c->n_trials + 1, 1);
     if (!seen) return NAS_FAIL(err, NAS_ERR_NOMEM, "out of memory loading controller state");
     int n_done = 0, ok = 1;
-    for (int t = 0; t < c->n_trials; t++) n_done += c->state[t] == CTRL_TRIAL_DONE;
+    ctrl_n_trials(c, NULL, &n_done, NULL);
     for (int i = 0; i < c->n_obs && ok; i++) {
         ok = !seen[c->obs[i]];
         seen[c->obs[i]] = 1;

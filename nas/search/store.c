@@ -307,7 +307,7 @@ static int sqlite_header_kind(const char *path, off_t size) {
 /* Checks an existing, non-empty database using reads only. *empty = 1 when it
  * holds no schema at all (a study whose creation never committed). */
 static nas_status validate_existing(nas_store *st, int *empty, nas_error *err) {
-    int64_t app_id = 0, n_objects = 0, version = 0;
+    int64_t app_id = 0, version = 0, n_objects = 0;
     nas_status s;
     *empty = 0;
     if ((s = query_int(st, "PRAGMA application_id", &app_id, err)) != NAS_OK) return s;
